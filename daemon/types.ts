@@ -1,0 +1,206 @@
+// The shapes every part of the fleet agrees on. Pure data: no I/O lives here.
+
+export type ProjectState = 'running' | 'stopped' | 'deleted';
+
+/** A project's manifest, `projects/<id>/project.yaml`, after validation and defaults. */
+export interface Manifest {
+  id: string;
+  displayName: string;
+  hostname: string;
+  aliases: string[];
+  state: ProjectState;
+  /** Path of the schema file relative to the project folder (default `schema.ts`). */
+  schema: string;
+  runtime: {
+    /** Container image, for the docker driver. */
+    image?: string;
+    /** argv, for the process driver. Absent: `atomo-server` on PATH, else the stand-in. */
+    command?: string[];
+    version?: string;
+    /** Port the instance listens on inside its container (docker driver). Default 3000. */
+    port?: number;
+  };
+  /** Non-secret environment values. */
+  env: Record<string, string>;
+  /** ENV_NAME → secret reference: a name under the project's secret path, or an absolute `/path`. */
+  secrets: Record<string, string>;
+  resources: { memory?: string; cpus?: number };
+  backup?: { schedule: string; retention: number };
+  /** Needed for `state: deleted`: `confirm` must equal the id. */
+  deletion?: { confirm: string; dropDatabase?: boolean };
+  tenancy?: { rls: boolean };
+  /** Per-project edge policy overrides (gateway). */
+  edge?: EdgePolicy;
+}
+
+export interface EdgePolicy {
+  requestIdHeader?: string;
+  maxBodyBytes?: number;
+  allow?: string[];
+  deny?: string[];
+}
+
+/** `fleet.yaml`: fleet-wide defaults, after validation and defaults. */
+export interface FleetConfig {
+  branch: string;
+  /** Seconds between fetches of the tracked branch (jittered). */
+  pollInterval: number;
+  driver: 'process' | 'docker';
+  postgres: {
+    /** Reference in the secret store to the admin URL, or `embedded`. */
+    admin: string;
+    /** Host name instances use to reach Postgres (docker: the compose service name). */
+    instanceHost?: string;
+  };
+  secretStore: { type: 'local' | 'ssm'; prefix: string; region?: string; endpoint?: string };
+  gateway: {
+    admin: string;
+    listen: string;
+    tls: 'off' | 'internal' | 'acme';
+    acmeEmail?: string;
+    onDemandTls?: boolean;
+    policies: EdgePolicy;
+  };
+  docker?: { socketPath?: string; network: string };
+  git?: { url?: string; tokenSecret?: string; webhookSecret?: string };
+}
+
+/** What git says a project should be, at one commit. */
+export interface DesiredProject {
+  id: string;
+  manifest: Manifest;
+  schema: { path: string; content: string; digest: string };
+  /** The commit this desired state was read at. */
+  commit: string;
+}
+
+/** A project folder at the commit that failed validation: the project keeps what was last applied. */
+export interface InvalidProject {
+  id: string;
+  errors: ValidationIssue[];
+}
+
+export interface ValidationIssue {
+  file: string;
+  line?: number;
+  column?: number;
+  /** JSON pointer inside the file, e.g. `/hostname`. */
+  path: string;
+  message: string;
+}
+
+export interface DesiredFleet {
+  commit: string;
+  projects: DesiredProject[];
+  invalid: InvalidProject[];
+}
+
+export type ProjectStatus = 'provisioning' | 'running' | 'stopped' | 'failed' | 'deleted';
+
+/** What the fleet currently runs for a project, as the registry knows it. */
+export interface ActualProject {
+  id: string;
+  status: ProjectStatus;
+  desiredState: 'running' | 'stopped';
+  /** The manifest last applied. */
+  manifest: Manifest;
+  schemaDigest: string | null;
+  /** Commit whose schema is deployed. */
+  schemaVersion: string | null;
+  /** Digests of schema contents deployed before, newest last (for "revert to older content" warnings). */
+  schemaHistory: string[];
+  /** False when the project folder is gone from git (stopped, database kept). */
+  present: boolean;
+}
+
+export type Action =
+  | { kind: 'create'; id: string; reason: string }
+  | { kind: 'start'; id: string; reason: string }
+  | { kind: 'update'; id: string; reason: string; changes: string[] }
+  | { kind: 'schema_update'; id: string; reason: string; revert: boolean }
+  | { kind: 'stop'; id: string; reason: string; removed: boolean }
+  | { kind: 'delete'; id: string; reason: string; dropDatabase: boolean }
+  | { kind: 'noop'; id: string; reason: string };
+
+export type ConditionType = 'Ready' | 'Reconciling' | 'Stalled' | 'Invalid' | 'Healthy' | 'Gateway';
+
+export interface Condition {
+  type: ConditionType;
+  status: boolean;
+  reason: string;
+  message: string;
+  at: string;
+}
+
+/** One row of the `projects` table, as the gateway and `fleet status` read it. */
+export interface RegistryRow {
+  id: string;
+  displayName: string;
+  hostname: string | null;
+  aliases: string[];
+  status: ProjectStatus;
+  desiredState: 'running' | 'stopped';
+  upstream: string | null;
+  schemaVersion: string | null;
+  schemaDigest: string | null;
+  observedCommit: string | null;
+  appliedCommit: string | null;
+  lastHealth: { ok: boolean; status?: number; error?: string; at: string } | null;
+  conditions: Condition[];
+  manifest: Manifest | null;
+  /** Secret references only (ENV_NAME → store reference), never values. */
+  secretRefs: Record<string, string>;
+  port: number | null;
+  updatedAt: string;
+}
+
+/** What a driver needs to run one instance. Secret values are present only in memory, never persisted. */
+export interface InstanceSpec {
+  id: string;
+  commit: string;
+  image?: string;
+  command?: string[];
+  env: Record<string, string>;
+  /** Host path of the materialized schema file. */
+  schemaPath: string;
+  /** Port to listen on (process driver: allocated host port; docker: container port). */
+  port: number;
+  resources: { memory?: string; cpus?: number };
+  /** A digest of everything that requires a restart when it changes (not secret values themselves). */
+  specHash: string;
+  logDir: string;
+}
+
+export interface Instance {
+  id: string;
+  running: boolean;
+  upstream: string;
+  specHash: string;
+  commit: string;
+  /** Exit code of the last exit, when known. */
+  exitCode?: number | null;
+  ref: string;
+}
+
+export interface Driver {
+  readonly name: string;
+  /** Every instance this driver runs for the fleet, found afresh (pid files, labels), not from memory. */
+  list(): Promise<Instance[]>;
+  /** Start an instance; starting one that already runs with the same specHash returns it unchanged. */
+  start(spec: InstanceSpec): Promise<Instance>;
+  /** Stop and forget an instance; stopping one that does not run is fine. */
+  stop(id: string): Promise<void>;
+  /** Called once by the daemon; exits of supervised instances are reported here. */
+  onExit?(listener: (id: string, code: number | null) => void): void;
+  close?(): Promise<void>;
+}
+
+export interface SecretStore {
+  readonly name: string;
+  /** Resolve a reference to its value; missing → FleetError code SECRET_MISSING. */
+  get(ref: string): Promise<string>;
+  put(ref: string, value: string): Promise<void>;
+  /** Whether a reference exists, without reading its value. */
+  has(ref: string): Promise<boolean>;
+  delete(ref: string): Promise<void>;
+}

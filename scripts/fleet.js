@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// The `fleet` command: runs the TypeScript CLI through tsx, so `npx fleet` works without a build step.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('./fleet.ts');

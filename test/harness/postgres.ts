@@ -1,0 +1,39 @@
+// A real Postgres for tests: one embedded cluster per caller, in a temp folder, stopped and removed after.
+import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { startEmbedded, type EmbeddedCluster } from '../../daemon/postgres/embedded.ts';
+import { freePort } from './ports.ts';
+
+export interface TestPostgres extends EmbeddedCluster {
+  /** Create a fresh database and return its URL (superuser). */
+  database(name: string): Promise<string>;
+  /** Stop the cluster and delete its files. */
+  destroy(): Promise<void>;
+}
+
+export async function startPostgres(): Promise<TestPostgres> {
+  const root = mkdtempSync(join(tmpdir(), 'fleet-pg-'));
+  chmodSync(root, 0o755);
+  const cluster = await startEmbedded({ dataDir: join(root, 'data'), port: await freePort(), fast: true });
+  return {
+    ...cluster,
+    async database(name: string) {
+      const client = new pg.Client(cluster.url);
+      await client.connect();
+      try {
+        await client.query(`CREATE DATABASE "${name}"`);
+      } finally {
+        await client.end();
+      }
+      const url = new URL(cluster.url);
+      url.pathname = `/${name}`;
+      return url.toString();
+    },
+    async destroy() {
+      await cluster.stop().catch(() => {});
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
