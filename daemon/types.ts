@@ -186,8 +186,12 @@ export interface Driver {
   readonly name: string;
   /** Every instance this driver runs for the fleet, found afresh (pid files, labels), not from memory. */
   list(): Promise<Instance[]>;
-  /** Start an instance; starting one that already runs with the same specHash returns it unchanged. */
-  start(spec: InstanceSpec): Promise<Instance>;
+  /**
+   * Start an instance; starting one that already runs with the same specHash returns it unchanged.
+   * When one runs with another specHash it is replaced; `ready` (the daemon's own HTTP probe) lets a driver
+   * start the new one first and stop the old one only once the new one answers.
+   */
+  start(spec: InstanceSpec, opts?: { ready?: (upstream: string) => Promise<boolean> }): Promise<Instance>;
   /** Stop and forget an instance; stopping one that does not run is fine. */
   stop(id: string): Promise<void>;
   /** Called once by the daemon; exits of supervised instances are reported here. */
