@@ -194,3 +194,23 @@ async function ancestor(loc: ReturnType<typeof gitLocation>, cache: object, oid:
   for (let i = 0; i < n; i++) current = await nthParent(loc, cache, current, 1, rev);
   return current;
 }
+
+/**
+ * Schema digests each project had in the `depth` commits before `commit` (oldest first, no repeats, the
+ * digest at `commit` itself left out): the history `actualFromDesired` needs to tell a revert from a change.
+ */
+export async function schemaHistoryBefore(
+  repoDir: string, reader: CommitReader, commit: string, depth = 50,
+): Promise<Record<string, string[]>> {
+  const loc = gitLocation(repoDir);
+  const log = await gitCall(`read history of ${commit}`, () => git.log({ ...loc, ref: commit, depth: depth + 1 }));
+  const history: Record<string, string[]> = {};
+  for (const entry of log.slice(1).reverse()) {
+    const read = await reader.read(entry.oid);
+    for (const p of read.projects) {
+      const list = (history[p.id] ??= []);
+      if (!list.includes(p.schema.digest)) list.push(p.schema.digest);
+    }
+  }
+  return history;
+}

@@ -1,0 +1,82 @@
+// Render a plan for people: plain text (one line per changed project) and markdown for a pull request comment.
+import type { Action, InvalidProject } from './types.ts';
+import { formatIssue } from './manifest/parse.ts';
+
+/**
+ * One symbol per project line: `+` create or start, `~` update or schema update, `-` stop, `!` delete.
+ * When a project has several actions the most consequential one picks the symbol.
+ */
+const SYMBOL: Record<Exclude<Action['kind'], 'noop'>, string> = {
+  create: '+', start: '+', update: '~', schema_update: '~', stop: '-', delete: '!',
+};
+const WEIGHT: Record<string, number> = { '!': 3, '-': 2, '+': 1, '~': 0 };
+
+export interface ProjectLine {
+  id: string;
+  symbol: string;
+  reasons: string[];
+  /** A delete that drops the database, or a schema going back to older content. */
+  needsCare: boolean;
+}
+
+/** Group the changing actions by project (noops left out), in plan order. */
+export function projectLines(actions: Action[]): ProjectLine[] {
+  const lines = new Map<string, ProjectLine>();
+  for (const action of actions) {
+    if (action.kind === 'noop') continue;
+    const line = lines.get(action.id) ?? { id: action.id, symbol: '~', reasons: [], needsCare: false };
+    const symbol = SYMBOL[action.kind];
+    if (!line.reasons.length || WEIGHT[symbol] > WEIGHT[line.symbol]) line.symbol = symbol;
+    line.reasons.push(action.reason);
+    if ((action.kind === 'delete' && action.dropDatabase) || (action.kind === 'schema_update' && action.revert)) {
+      line.needsCare = true;
+    }
+    lines.set(action.id, line);
+  }
+  return [...lines.values()];
+}
+
+export function summary(actions: Action[]): string {
+  const count = (kinds: Action['kind'][]) => new Set(actions.filter((a) => kinds.includes(a.kind)).map((a) => a.id)).size;
+  return `Plan: ${count(['create'])} to create, ${count(['start'])} to start, ` +
+    `${count(['update', 'schema_update'])} to update, ${count(['stop'])} to stop, ${count(['delete'])} to delete.`;
+}
+
+/** `+ blog  new project at blog.localhost`, one line per changed project; "No changes." when none. */
+export function formatPlanText(actions: Action[]): string {
+  const lines = projectLines(actions);
+  if (!lines.length) return 'No changes.';
+  const width = Math.max(...lines.map((l) => l.id.length));
+  return lines.map((l) => `${l.symbol} ${l.id.padEnd(width)}  ${l.reasons.join('; ')}`).join('\n');
+}
+
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+/** A markdown table for a pull request comment; changes that need care are in bold. */
+export function formatPlanMarkdown(
+  actions: Action[],
+  opts: { title?: string; invalid?: InvalidProject[] } = {},
+): string {
+  const out = [`### ${opts.title ?? 'Fleet plan'}`, ''];
+  const lines = projectLines(actions);
+  if (!lines.length) {
+    out.push('No changes.');
+  } else {
+    out.push('| | Project | Change |', '|:-:|---|---|');
+    for (const l of lines) {
+      const reasons = cell(l.reasons.join('; '));
+      const change = l.needsCare ? `**${reasons} (needs care)**` : reasons;
+      out.push(`| \`${l.symbol}\` | ${cell(l.id)} | ${change} |`);
+    }
+    out.push('', summary(actions));
+  }
+  if (opts.invalid?.length) {
+    out.push('', '**Invalid manifests**: these projects keep what was last applied until fixed.', '');
+    for (const p of opts.invalid) {
+      for (const issue of p.errors) out.push(`- ${cell(formatIssue(issue))}`);
+    }
+  }
+  return out.join('\n');
+}
