@@ -59,7 +59,8 @@ function planPresent(d: DesiredProject, a: ActualProject | undefined): Action[] 
   }
   const actions: Action[] = [];
   const wantsRunning = state === 'running';
-  const isUp = a.present && a.desiredState === 'running' && a.status !== 'stopped';
+  // A failed instance gets `start` again: the plan says what should run; the daemon paces retries (backoff).
+  const isUp = a.present && a.desiredState === 'running' && (a.status === 'running' || a.status === 'provisioning');
   if (wantsRunning && !isUp) {
     const why = !a.present ? 'folder is back in git' : `state: running (was ${a.status})`;
     actions.push({ kind: 'start', id, reason: why });
