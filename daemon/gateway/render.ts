@@ -1,0 +1,220 @@
+// Registry rows + fleet gateway settings → the whole Caddy JSON config. Pure: no I/O, same input → same bytes.
+//
+// Routing is flat: three `map` handlers resolve the project, then one route per distinct edge policy serves it.
+//   1. host map: {http.request.host} (Caddy already strips `:port`) → project id. Exact lower-case names and their
+//      trailing-dot forms come first (the fast path); a lower-case miss stops at one regex returning '';
+//      only a host with upper-case letters goes on to one case-insensitive regex per project.
+//   2. pick map: "<host id>@<X-Atomo-Project header>" → host id when there is one, else the header value.
+//      This is the precedence: exact hostname / alias → header → nothing.
+//   3. project map: picked id → id, upstream, route key ("up:<policy>" / "maintenance:<policy>"); unknown → "none".
+// A `vars` handler freezes the results once, because a map placeholder re-runs its lookup each time it is read.
+// Unknown ids fall through to one static 404, identical for every unknown host or header.
+import { FleetError } from '../errors.ts';
+import type { FleetConfig, RegistryRow } from '../types.ts';
+import { dialAddress, hostTable, knownRows, policyGroups, rowRoute, type EffectivePolicy } from './hosts.ts';
+import { escapeRegex, greaterThanRegex } from './regex.ts';
+
+export type CaddyConfig = Record<string, unknown>;
+type Json = Record<string, unknown>;
+
+export const PROJECT_HEADER = 'X-Atomo-Project';
+export const NOT_FOUND_BODY = 'No project is served at this address.\n';
+export const MAINTENANCE_BODY = 'This project is temporarily unavailable. Please retry shortly.\n';
+export const RETRY_AFTER_SECONDS = '30';
+const SERVER = 'atomo';
+const TEXT = { 'Content-Type': ['text/plain; charset=utf-8'] };
+
+export function renderCaddyConfig(
+  rows: RegistryRow[],
+  gw: FleetConfig['gateway'],
+  opts: { permissionUrl?: string } = {},
+): CaddyConfig {
+  const { policies, groupOf } = policyGroups(rows, gw);
+  const routes: Json[] = [
+    { handle: resolveHandlers(rows, groupOf) },
+    ...policies.map((policy, i) => policyRoute(policy, i)),
+    { handle: [notFound()], terminal: true },
+  ];
+  const server: Json = {
+    listen: [gw.tls === 'acme' ? ':443' : gw.listen],
+    routes,
+    errors: { routes: errorRoutes() },
+  };
+  const config: Json = {
+    admin: { listen: adminListen(gw.admin), config: { persist: false } },
+    apps: { http: { servers: { [SERVER]: server } } },
+  };
+  applyTls(config, server, rows, gw, opts);
+  return config;
+}
+
+/** The host, pick and project maps, then one `vars` step that stores their answers. */
+function resolveHandlers(rows: RegistryRow[], groupOf: Map<string, number>): Json[] {
+  const hostMappings: Json[] = [];
+  const table = hostTable(rows);
+  for (const { host, projectId } of table) {
+    hostMappings.push({ input: host, outputs: [projectId] });
+    hostMappings.push({ input: `${host}.`, outputs: [projectId] });
+  }
+  // Everything below only runs for hosts that missed the exact entries above.
+  hostMappings.push({ input_regexp: '^[^A-Z]*$', outputs: [''] });
+  const byProject = new Map<string, string[]>();
+  for (const { host, projectId } of table) byProject.set(projectId, [...(byProject.get(projectId) ?? []), host]);
+  for (const [projectId, hosts] of byProject) {
+    hostMappings.push({ input_regexp: `(?i)^(?:${hosts.map(escapeRegex).join('|')})\\.?$`, outputs: [projectId] });
+  }
+  const projectMappings = knownRows(rows).map((row) => {
+    const route = rowRoute(row) === 'up' ? 'up' : 'maintenance';
+    const upstream = route === 'up' && row.upstream ? dialAddress(row.upstream) : '';
+    return { input: row.id, outputs: [row.id, upstream, `${route}:${groupOf.get(row.id)}`] };
+  });
+  return [
+    { handler: 'map', source: '{http.request.host}', destinations: ['{atomo.host_id}'], mappings: hostMappings, defaults: [''] },
+    {
+      handler: 'map',
+      source: `{atomo.host_id}@{http.request.header.${PROJECT_HEADER}}`,
+      destinations: ['{atomo.pick}'],
+      mappings: [{ input_regexp: '^(?:([^@]+)@.*|@(.*))$', outputs: ['${1}${2}'] }],
+      defaults: [''],
+    },
+    { handler: 'vars', atomo_pick: '{atomo.pick}' },
+    {
+      handler: 'map',
+      source: '{http.vars.atomo_pick}',
+      destinations: ['{atomo.id}', '{atomo.upstream}', '{atomo.route}'],
+      mappings: projectMappings,
+      defaults: ['', '', 'none'],
+    },
+    { handler: 'vars', atomo_id: '{atomo.id}', atomo_upstream: '{atomo.upstream}', atomo_route: '{atomo.route}' },
+  ];
+}
+
+/** Serves every project that shares one effective edge policy: policy checks, then proxy or maintenance. */
+function policyRoute(policy: EffectivePolicy, index: number): Json {
+  const idHeader = policy.requestIdHeader;
+  const steps: Json[] = [];
+  if (policy.deny.length > 0) {
+    steps.push({ match: [{ remote_ip: { ranges: policy.deny } }], handle: [forbidden()], terminal: true });
+  }
+  if (policy.allow.length > 0) {
+    steps.push({ match: [{ not: [{ remote_ip: { ranges: policy.allow } }] }], handle: [forbidden()], terminal: true });
+  }
+  steps.push({ match: [{ vars: { atomo_route: [`maintenance:${index}`] } }], handle: [maintenance()], terminal: true });
+  if (policy.maxBodyBytes !== undefined) {
+    // A declared oversize body is refused up front; request_body below catches chunked ones while they stream.
+    steps.push({
+      match: [{ header_regexp: { 'Content-Length': { pattern: greaterThanRegex(policy.maxBodyBytes) } } }],
+      handle: [tooLarge()],
+      terminal: true,
+    });
+  }
+  // A null list in the header matcher means "field absent": keep a client's request id, make one otherwise.
+  steps.push({
+    match: [{ header: { [idHeader]: null } }],
+    handle: [{ handler: 'headers', request: { set: { [idHeader]: ['{http.request.uuid}'] } } }],
+  });
+  const proxy: Json[] = [];
+  if (policy.maxBodyBytes !== undefined) proxy.push({ handler: 'request_body', max_size: policy.maxBodyBytes });
+  proxy.push({
+    handler: 'headers',
+    // The client's X-Atomo-Project only chose the route; the instance is told the project it actually is.
+    request: { set: { [PROJECT_HEADER]: ['{http.vars.atomo_id}'] } },
+    response: { set: { [idHeader]: [`{http.request.header.${idHeader}}`] }, deferred: true },
+  });
+  proxy.push({ handler: 'reverse_proxy', upstreams: [{ dial: '{http.vars.atomo_upstream}' }] });
+  steps.push({ handle: proxy });
+  return {
+    match: [{ vars: { atomo_route: [`up:${index}`, `maintenance:${index}`] } }],
+    handle: [{ handler: 'subroute', routes: steps }],
+    terminal: true,
+  };
+}
+
+/**
+ * Errors Caddy itself raises. An upstream it cannot reach (502 from reverse_proxy) is shown as the maintenance
+ * page; a body over the limit gets a short 413. A 5xx the instance returns itself is passed through untouched.
+ */
+function errorRoutes(): Json[] {
+  return [
+    { match: [{ vars: { '{http.error.status_code}': ['502'] } }], handle: [maintenance()], terminal: true },
+    {
+      match: [{ vars: { '{http.error.status_code}': ['413'] } }],
+      handle: [tooLarge()],
+      terminal: true,
+    },
+  ];
+}
+
+function applyTls(
+  config: Json,
+  server: Json,
+  rows: RegistryRow[],
+  gw: FleetConfig['gateway'],
+  opts: { permissionUrl?: string },
+): void {
+  if (gw.tls === 'off') {
+    server.automatic_https = { disable: true };
+    return;
+  }
+  const names = hostTable(rows).map((e) => e.host);
+  const issuer: Json = gw.tls === 'internal' ? { module: 'internal' } : { module: 'acme' };
+  if (gw.tls === 'acme' && gw.acmeEmail) issuer.email = gw.acmeEmail;
+  // Routes match hosts through a map, which Caddy's automatic HTTPS cannot see: so TLS is spelled out.
+  server.tls_connection_policies = [{}];
+  server.automatic_https = { disable_redirects: true };
+  const tls: Json = {};
+  if (gw.onDemandTls) {
+    if (!opts.permissionUrl) {
+      throw new FleetError('INVALID_CONFIG', 'gateway.onDemandTls needs the daemon permission URL (opts.permissionUrl) for Caddy to ask before issuing a certificate');
+    }
+    tls.automation = { policies: [{ issuers: [issuer], on_demand: true }], on_demand: { ask: opts.permissionUrl } };
+  } else {
+    if (names.length > 0) tls.certificates = { automate: names };
+    tls.automation = { policies: [{ ...(names.length > 0 ? { subjects: names } : {}), issuers: [issuer] }] };
+  }
+  (config.apps as Json).tls = tls;
+  if (gw.tls === 'internal') {
+    // Caddy's local CA would otherwise try to add its root to this machine's trust store: clients are elsewhere.
+    (config.apps as Json).pki = { certificate_authorities: { local: { install_trust: false } } };
+  }
+  if (gw.tls === 'acme') {
+    // Port 80: ACME HTTP challenges (Caddy answers them on every server) and a redirect for everything else.
+    const redirect = {
+      handler: 'static_response',
+      status_code: 308,
+      headers: { Location: ['https://{http.request.host}{http.request.uri}'] },
+    };
+    ((config.apps as Json).http as { servers: Json }).servers[`${SERVER}_redirect`] = {
+      listen: [':80'],
+      routes: [{ handle: [redirect], terminal: true }],
+      automatic_https: { disable: true },
+    };
+  }
+}
+
+function notFound(): Json {
+  return staticText(404, NOT_FOUND_BODY);
+}
+
+function forbidden(): Json {
+  return staticText(403, 'Forbidden.\n');
+}
+
+function tooLarge(): Json {
+  return staticText(413, 'Request body too large.\n');
+}
+
+function maintenance(): Json {
+  const page = staticText(503, MAINTENANCE_BODY);
+  (page.headers as Json)['Retry-After'] = [RETRY_AFTER_SECONDS];
+  return page;
+}
+
+function staticText(status: number, body: string): Json {
+  return { handler: 'static_response', status_code: status, headers: { ...TEXT }, body };
+}
+
+/** `gateway.admin` may be `host:port` or a URL; Caddy wants `host:port`. */
+export function adminListen(admin: string): string {
+  return admin.replace(/^https?:\/\//, '').replace(/\/+$/, '');
+}

@@ -1,0 +1,301 @@
+// The rendered config in the real Caddy, with real upstream HTTP servers standing in for instances.
+import { spawnSync } from 'node:child_process';
+import http from 'node:http';
+import https from 'node:https';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isFleetError } from '../daemon/errors.ts';
+import { createCaddyGateway, type CaddyGateway } from '../daemon/gateway/caddy.ts';
+import { permissionResponse } from '../daemon/gateway/permission.ts';
+import { renderCaddyConfig } from '../daemon/gateway/render.ts';
+import type { FleetConfig, Manifest, RegistryRow } from '../daemon/types.ts';
+import { startCaddy, type TestCaddy } from './harness/caddy.ts';
+import { freePort } from './harness/ports.ts';
+
+const log = pino({ level: 'silent' });
+let caddy: TestCaddy;
+let gateway: CaddyGateway;
+let gw: FleetConfig['gateway'];
+const servers: http.Server[] = [];
+const ups: Record<string, string> = {};
+let rows: RegistryRow[];
+
+function row(id: string, upstream: string | null, over: Partial<RegistryRow> = {}, edge?: Manifest['edge']): RegistryRow {
+  const manifest: Manifest = {
+    id, displayName: id, hostname: `${id}.example.com`, aliases: [], state: 'running', schema: 'schema.ts',
+    runtime: {}, env: {}, secrets: {}, resources: {}, ...(edge ? { edge } : {}),
+  };
+  return {
+    id, displayName: id, hostname: `${id}.example.com`, aliases: [], status: 'running', desiredState: 'running',
+    upstream, schemaVersion: null, schemaDigest: null, observedCommit: null, appliedCommit: null,
+    lastHealth: { ok: true, at: '2026-01-01T00:00:00Z' }, conditions: [], manifest, secretRefs: {}, port: null,
+    updatedAt: '2026-01-01T00:00:00Z', ...over,
+  };
+}
+
+/** An instance stand-in: answers its project id and the request headers it received. */
+async function instance(id: string): Promise<string> {
+  const srv = http.createServer((req, res) => {
+    let size = 0;
+    req.on('data', (d: Buffer) => (size += d.length));
+    req.on('end', () => {
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify({ project: id, headers: req.headers, size }));
+    });
+  });
+  servers.push(srv);
+  await new Promise<void>((done) => srv.listen(0, '127.0.0.1', done));
+  return `127.0.0.1:${(srv.address() as { port: number }).port}`;
+}
+
+interface Answer { status: number; headers: http.IncomingHttpHeaders; body: string; json?: any }
+
+function send(host: string, opts: { headers?: Record<string, string>; body?: string; port?: number } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port: opts.port ?? caddy.httpPort, path: '/hello', method: opts.body ? 'POST' : 'GET', headers: { host, ...opts.headers }, agent: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => {
+          let json: any;
+          try { json = JSON.parse(body); } catch { json = undefined; }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+beforeAll(async () => {
+  caddy = await startCaddy();
+  ups.alpha = await instance('alpha');
+  ups.beta = await instance('beta');
+  ups.guarded = await instance('guarded');
+  ups.small = await instance('small');
+  const gone = await instance('down');
+  await new Promise<void>((done) => servers.pop()!.close(() => done()));
+  rows = [
+    row('alpha', ups.alpha, { aliases: ['www.alpha.test'] }),
+    row('beta', ups.beta, { aliases: ['beta.example.org'] }),
+    row('stopped', null, { status: 'stopped', desiredState: 'stopped' }),
+    row('removed', ups.alpha, { manifest: null }),
+    row('down', gone),
+    row('guarded', ups.guarded, {}, { deny: ['127.0.0.1'] }),
+    row('small', ups.small, {}, { maxBodyBytes: 64, requestIdHeader: 'X-Trace-Id' }),
+  ];
+  gw = { admin: caddy.adminListen, listen: `127.0.0.1:${caddy.httpPort}`, tls: 'off', policies: {} };
+  gateway = createCaddyGateway({ adminUrl: caddy.adminUrl, log });
+  await gateway.apply(renderCaddyConfig(rows, gw));
+});
+
+afterAll(async () => {
+  await caddy?.stop();
+  await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
+});
+
+describe('routing through the real Caddy', () => {
+  it.each([
+    ['exact hostname', 'alpha.example.com', 'alpha'],
+    ['alias', 'www.alpha.test', 'alpha'],
+    ['second project', 'beta.example.com', 'beta'],
+    ['second project alias', 'beta.example.org', 'beta'],
+    ['host with a port', 'alpha.example.com:8080', 'alpha'],
+    ['upper case', 'ALPHA.Example.COM', 'alpha'],
+    ['upper-case alias', 'WWW.Alpha.TEST', 'alpha'],
+    ['trailing dot', 'alpha.example.com.', 'alpha'],
+    ['all of them', 'Beta.Example.Org.:443', 'beta'],
+  ])('%s (%s) reaches %s', async (_name, host, project) => {
+    const res = await send(host);
+    expect(res.status).toBe(200);
+    expect(res.json.project).toBe(project);
+    expect(res.json.headers['x-atomo-project']).toBe(project);
+  });
+
+  it('routes by X-Atomo-Project only when the host is unknown', async () => {
+    const byHeader = await send('127.0.0.1', { headers: { 'X-Atomo-Project': 'beta' } });
+    expect(byHeader.json.project).toBe('beta');
+    const hostWins = await send('alpha.example.com', { headers: { 'X-Atomo-Project': 'beta' } });
+    expect(hostWins.json.project).toBe('alpha');
+    // The instance is told the project it is, not what the client claimed.
+    expect(hostWins.json.headers['x-atomo-project']).toBe('alpha');
+  });
+
+  it('answers one uniform 404 for never-existed, removed and unknown-header requests', async () => {
+    const answers = await Promise.all([
+      send('never.example.com'),
+      send('removed.example.com'),
+      send('NEVER.example.com.'),
+      send('127.0.0.1', { headers: { 'X-Atomo-Project': 'nope' } }),
+      send('127.0.0.1', { headers: { 'X-Atomo-Project': 'removed' } }),
+      send('127.0.0.1', { headers: { 'X-Atomo-Project': '{env.HOME}' } }),
+    ]);
+    const shape = (a: Answer) => ({ status: a.status, body: a.body, headers: { ...a.headers, date: undefined } });
+    expect(shape(answers[0]).status).toBe(404);
+    for (const a of answers) expect(shape(a)).toEqual(shape(answers[0]));
+  });
+
+  it('answers 503 maintenance with Retry-After for a stopped project', async () => {
+    const res = await send('stopped.example.com');
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBe('30');
+    expect(res.body).toMatch(/temporarily unavailable/);
+  });
+
+  it('answers the same 503 maintenance, not 502, when a running project upstream is down', async () => {
+    const down = await send('down.example.com');
+    const stopped = await send('stopped.example.com');
+    expect(down.status).toBe(503);
+    expect(down.headers['retry-after']).toBe('30');
+    expect(down.body).toBe(stopped.body);
+  });
+});
+
+describe('edge policies through the real Caddy', () => {
+  it('adds a request id when absent and passes it upstream and back', async () => {
+    const res = await send('alpha.example.com');
+    const id = res.json.headers['x-request-id'];
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.headers['x-request-id']).toBe(id);
+    const again = await send('alpha.example.com');
+    expect(again.json.headers['x-request-id']).not.toBe(id);
+  });
+
+  it('keeps a client request id, under the per-project header name', async () => {
+    const kept = await send('alpha.example.com', { headers: { 'X-Request-Id': 'client-123' } });
+    expect(kept.json.headers['x-request-id']).toBe('client-123');
+    expect(kept.headers['x-request-id']).toBe('client-123');
+    const custom = await send('small.example.com');
+    expect(custom.json.headers['x-trace-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('refuses a body over the project limit with 413, declared or streamed, and passes one under it', async () => {
+    expect((await send('small.example.com', { body: 'x'.repeat(65) })).status).toBe(413);
+    expect((await send('small.example.com', { body: 'x'.repeat(100_000) })).status).toBe(413);
+    const chunked = await send('small.example.com', { body: 'x'.repeat(65), headers: { 'Transfer-Encoding': 'chunked' } });
+    expect(chunked.status).toBe(413);
+    const ok = await send('small.example.com', { body: 'x'.repeat(64) });
+    expect(ok.status).toBe(200);
+    expect(ok.json.size).toBe(64);
+  });
+
+  it('answers 403 to a denied address, for that project only', async () => {
+    expect((await send('guarded.example.com')).status).toBe(403);
+    expect((await send('alpha.example.com')).status).toBe(200);
+  });
+});
+
+describe('admin API client', () => {
+  it('does not POST a config Caddy already runs', async () => {
+    // Caddy logs every admin request it receives: count the loads it saw.
+    const loads = () => caddy.logs().split('\n').filter((l) => l.includes('"uri":"/load"')).length;
+    const cfg = renderCaddyConfig(rows, gw);
+    const before = loads();
+    expect(await gateway.apply(cfg)).toEqual({ changed: false });
+    expect(await gateway.apply(cfg)).toEqual({ changed: false });
+    expect(loads()).toBe(before);
+    expect(before).toBeGreaterThan(0);
+  });
+
+  it('loads a changed config, and only once', async () => {
+    const more = [...rows, row('gamma', ups.beta)];
+    expect(await gateway.apply(renderCaddyConfig(more, gw))).toEqual({ changed: true });
+    expect(await gateway.apply(renderCaddyConfig(more, gw))).toEqual({ changed: false });
+    expect((await send('gamma.example.com')).json.headers['x-atomo-project']).toBe('gamma');
+    await gateway.apply(renderCaddyConfig(rows, gw));
+    expect((await send('gamma.example.com')).status).toBe(404);
+  });
+
+  it('reloads a Caddy that was killed and restarted empty', async () => {
+    await caddy.kill();
+    await caddy.restart();
+    expect(await gateway.current()).toEqual({ admin: { listen: caddy.adminListen, config: { persist: false } } });
+    expect(await gateway.apply(renderCaddyConfig(rows, gw))).toEqual({ changed: true });
+    expect((await send('alpha.example.com')).json.project).toBe('alpha');
+  });
+
+  it('throws GATEWAY with Caddy message on a rejected config, and the old config keeps serving', async () => {
+    const bad = renderCaddyConfig(rows, gw) as any;
+    bad.apps.http.servers.atomo.routes[0].handle[0].mappings.push({ input: 'alpha.example.com', outputs: ['beta'] });
+    const err = await gateway.apply(bad).catch((e: unknown) => e);
+    expect(isFleetError(err, 'GATEWAY')).toBe(true);
+    expect((err as Error).message).toMatch(/Caddy rejected the gateway config \(400\):.*duplicate input/);
+    expect((await send('alpha.example.com')).json.project).toBe('alpha');
+  });
+
+  it('throws GATEWAY with a clear message when the admin API is unreachable', async () => {
+    const nowhere = `http://127.0.0.1:${await freePort()}`;
+    const err = await createCaddyGateway({ adminUrl: nowhere, log }).apply({}).catch((e: unknown) => e);
+    expect(isFleetError(err, 'GATEWAY')).toBe(true);
+    expect((err as Error).message).toBe(
+      `Caddy admin API at ${nowhere} is unreachable (ECONNREFUSED): start Caddy or fix gateway.admin in fleet.yaml`,
+    );
+  });
+});
+
+describe('TLS through the real Caddy', () => {
+  let allowServer: http.Server | undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'fleet-gw-tls-'));
+  afterAll(async () => {
+    if (allowServer) await new Promise((done) => allowServer!.close(done));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function rootCa(): Promise<string> {
+    const res = await fetch(`${caddy.adminUrl}/pki/ca/local`);
+    return ((await res.json()) as { root_certificate: string }).root_certificate;
+  }
+
+  function get(port: number, servername: string, ca: string): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+      const req = https.request(
+        { host: '127.0.0.1', port, servername, ca, path: '/', headers: { host: servername }, agent: false },
+        (res) => {
+          let body = '';
+          res.on('data', (d) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: JSON.parse(body || 'null') }));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  it('internal TLS serves a certificate, trusted by the local CA, for each registered name', async () => {
+    const port = await freePort();
+    await gateway.apply(renderCaddyConfig(rows, { ...gw, tls: 'internal', listen: `127.0.0.1:${port}` }));
+    const ca = await rootCa();
+    await expect.poll(() => get(port, 'www.alpha.test', ca).then((a) => a.json?.project, () => null), { timeout: 15_000 }).toBe('alpha');
+  });
+
+  it('on-demand TLS asks the permission endpoint and issues only for registered names', async () => {
+    allowServer = http.createServer((req, res) => {
+      const answer = permissionResponse(rows, req.url ?? '/');
+      res.writeHead(answer.status).end(answer.body);
+    });
+    await new Promise<void>((done) => allowServer!.listen(0, '127.0.0.1', done));
+    const permissionUrl = `http://127.0.0.1:${(allowServer.address() as { port: number }).port}/gateway/allow`;
+    const port = await freePort();
+    const cfg = renderCaddyConfig(rows, { ...gw, tls: 'internal', onDemandTls: true, listen: `127.0.0.1:${port}` }, { permissionUrl });
+    await gateway.apply(cfg);
+    const ca = await rootCa();
+    expect((await get(port, 'beta.example.org', ca)).json.project).toBe('beta');
+    await expect(get(port, 'stranger.example.com', ca)).rejects.toThrow();
+  });
+
+  it('the ACME configs (which cannot reach a CA here) pass caddy validate', () => {
+    for (const over of [{ tls: 'acme', acmeEmail: 'ops@example.com' }, { tls: 'acme', onDemandTls: true }] as const) {
+      const file = join(dir, 'acme.json');
+      writeFileSync(file, JSON.stringify(renderCaddyConfig(rows, { ...gw, ...over }, { permissionUrl: 'http://127.0.0.1:1/allow' })));
+      const out = spawnSync('caddy', ['validate', '--config', file], { encoding: 'utf8', env: { ...process.env, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir } });
+      expect(out.stderr + out.stdout).toMatch(/Valid configuration/);
+      expect(out.status).toBe(0);
+    }
+  });
+});

@@ -1,0 +1,233 @@
+// The Caddy renderer and its pure helpers: golden files for whole configs, tables for the small rules.
+import { describe, expect, it } from 'vitest';
+import { isFleetError } from '../daemon/errors.ts';
+import { dialAddress, effectivePolicy, hostTable, normalizeHost, rowRoute } from '../daemon/gateway/hosts.ts';
+import { isAllowedHost, permissionResponse } from '../daemon/gateway/permission.ts';
+import { escapeRegex, greaterThanRegex } from '../daemon/gateway/regex.ts';
+import { renderCaddyConfig } from '../daemon/gateway/render.ts';
+import type { FleetConfig, Manifest, RegistryRow } from '../daemon/types.ts';
+
+function manifest(id: string, over: Partial<Manifest> = {}): Manifest {
+  return {
+    id,
+    displayName: id,
+    hostname: `${id}.example.com`,
+    aliases: [],
+    state: 'running',
+    schema: 'schema.ts',
+    runtime: {},
+    env: { FEATURE: 'on' },
+    secrets: { JWT_SECRET: 'JWT_SECRET' },
+    resources: {},
+    ...over,
+  };
+}
+
+function row(id: string, over: Partial<RegistryRow> = {}): RegistryRow {
+  return {
+    id,
+    displayName: id,
+    hostname: `${id}.example.com`,
+    aliases: [],
+    status: 'running',
+    desiredState: 'running',
+    upstream: `127.0.0.1:41${id.length}0`,
+    schemaVersion: 'abc123',
+    schemaDigest: 'sha256:00',
+    observedCommit: 'abc123',
+    appliedCommit: 'abc123',
+    lastHealth: { ok: true, status: 200, at: '2026-01-01T00:00:00Z' },
+    conditions: [],
+    manifest: manifest(id),
+    secretRefs: { JWT_SECRET: '/atomo/' + id + '/JWT_SECRET' },
+    port: null,
+    updatedAt: '2026-01-01T00:00:00Z',
+    ...over,
+  };
+}
+
+const gw: FleetConfig['gateway'] = { admin: '127.0.0.1:2019', listen: ':8080', tls: 'off', policies: {} };
+
+async function golden(name: string, cfg: object) {
+  await expect(JSON.stringify(cfg, null, 2) + '\n').toMatchFileSnapshot(`./__snapshots__/gateway/${name}.json`);
+}
+
+describe('renderCaddyConfig golden files', () => {
+  it('empty fleet: admin, one server, only the uniform 404', async () => {
+    await golden('empty', renderCaddyConfig([], gw));
+  });
+
+  it('two projects with aliases', async () => {
+    const rows = [
+      row('beta', { aliases: ['beta.example.org'] }),
+      row('alpha', { aliases: ['www.alpha.example.com', 'Alpha.Example.NET.'], upstream: 'http://127.0.0.1:4100' }),
+    ];
+    await golden('two-projects', renderCaddyConfig(rows, gw));
+  });
+
+  it('stopped, unhealthy, provisioning, failed, removed and deleted projects', async () => {
+    const rows = [
+      row('stopped', { status: 'stopped', desiredState: 'stopped', upstream: null, manifest: manifest('stopped', { state: 'stopped' }) }),
+      row('unhealthy', { lastHealth: { ok: false, error: 'ECONNREFUSED', at: '2026-01-01T00:00:00Z' } }),
+      row('provisioning', { status: 'provisioning', upstream: null }),
+      row('failed', { status: 'failed' }),
+      row('removed', { status: 'stopped', desiredState: 'stopped', manifest: null }),
+      row('deleted', { status: 'deleted' }),
+    ];
+    await golden('not-running', renderCaddyConfig(rows, gw));
+  });
+
+  it.each([
+    ['tls-internal', { tls: 'internal', listen: ':8443' }, {}],
+    ['tls-acme', { tls: 'acme', acmeEmail: 'ops@example.com' }, {}],
+    ['tls-on-demand', { tls: 'acme', acmeEmail: 'ops@example.com', onDemandTls: true }, { permissionUrl: 'http://127.0.0.1:7070/gateway/allow' }],
+  ] as const)('%s', async (name, over, opts) => {
+    const rows = [row('alpha', { aliases: ['www.alpha.example.com'] }), row('beta')];
+    await golden(name, renderCaddyConfig(rows, { ...gw, ...over }, opts));
+  });
+
+  it('edge policies: fleet defaults and per-project overrides share routes by identical policy', async () => {
+    const fleet = { ...gw, policies: { maxBodyBytes: 1_048_576, deny: ['203.0.113.0/24'] } };
+    const rows = [
+      row('alpha'),
+      row('beta'),
+      row('gamma', { manifest: manifest('gamma', { edge: { requestIdHeader: 'X-Trace-Id', maxBodyBytes: 1024, allow: ['127.0.0.1/32'] } }) }),
+    ];
+    await golden('edge-policies', renderCaddyConfig(rows, fleet));
+  });
+});
+
+describe('renderCaddyConfig rules', () => {
+  it('is deterministic whatever the row order', () => {
+    const rows = [row('a', { aliases: ['x.test'] }), row('b'), row('c')];
+    expect(JSON.stringify(renderCaddyConfig([...rows].reverse(), gw))).toBe(JSON.stringify(renderCaddyConfig(rows, gw)));
+  });
+
+  it('never renders env values or secret references', () => {
+    const text = JSON.stringify(renderCaddyConfig([row('alpha')], gw));
+    expect(text).not.toContain('FEATURE');
+    expect(text).not.toContain('JWT_SECRET');
+  });
+
+  it('keeps the route count flat: 1,000 projects with one policy render as many routes as one project', () => {
+    const routesOf = (n: number) => {
+      const rows = Array.from({ length: n }, (_, i) => row(`p${i}`));
+      const cfg = renderCaddyConfig(rows, gw) as any;
+      return cfg.apps.http.servers.atomo.routes.length;
+    };
+    expect(routesOf(1000)).toBe(routesOf(1));
+  });
+
+  it('gives a clashing host to the primary hostname over another project alias, once', () => {
+    const rows = [row('b', { hostname: 'shared.test' }), row('a', { aliases: ['shared.test'] })];
+    expect(hostTable(rows).filter((e) => e.host === 'shared.test')).toEqual([{ host: 'shared.test', projectId: 'b', kind: 'hostname' }]);
+  });
+
+  it('on-demand TLS without a permission URL is a clear INVALID_CONFIG error', () => {
+    let caught: unknown;
+    try {
+      renderCaddyConfig([row('a')], { ...gw, tls: 'acme', onDemandTls: true });
+    } catch (err) {
+      caught = err;
+    }
+    expect(isFleetError(caught, 'INVALID_CONFIG')).toBe(true);
+    expect((caught as Error).message).toMatch(/permissionUrl/);
+  });
+});
+
+describe('hosts helpers', () => {
+  it.each([
+    ['acme.example.com', 'acme.example.com'],
+    ['ACME.Example.Com', 'acme.example.com'],
+    ['acme.example.com:8080', 'acme.example.com'],
+    ['acme.example.com.', 'acme.example.com'],
+    ['Acme.Example.com.:443', 'acme.example.com'],
+    ['  acme.example.com ', 'acme.example.com'],
+    ['[::1]:8080', '[::1]'],
+    ['', ''],
+    ['a b', ''],
+    ['evil.com/path', ''],
+  ])('normalizeHost(%j) → %j', (input, want) => {
+    expect(normalizeHost(input)).toBe(want);
+  });
+
+  it.each([
+    ['running, healthy, upstream', row('a'), 'up'],
+    ['running, health unknown yet', row('a', { lastHealth: null }), 'up'],
+    ['running, unhealthy', row('a', { lastHealth: { ok: false, at: '' } }), 'maintenance'],
+    ['running, no upstream', row('a', { upstream: null }), 'maintenance'],
+    ['stopped by state: stopped', row('a', { status: 'stopped', desiredState: 'stopped' }), 'maintenance'],
+    ['still running but desired stopped', row('a', { desiredState: 'stopped' }), 'maintenance'],
+    ['provisioning', row('a', { status: 'provisioning' }), 'maintenance'],
+    ['failed', row('a', { status: 'failed' }), 'maintenance'],
+    ['folder removed from git', row('a', { status: 'stopped', desiredState: 'stopped', manifest: null }), null],
+    ['deleted', row('a', { status: 'deleted' }), null],
+  ] as const)('rowRoute: %s → %s', (_name, r, want) => {
+    expect(rowRoute(r)).toBe(want);
+  });
+
+  it.each([
+    ['127.0.0.1:4100', '127.0.0.1:4100'],
+    ['http://127.0.0.1:4100/', '127.0.0.1:4100'],
+    ['atomo-acme:3000', 'atomo-acme:3000'],
+    ['/run/atomo/acme.sock', 'unix//run/atomo/acme.sock'],
+    ['unix:/run/atomo/acme.sock', 'unix//run/atomo/acme.sock'],
+  ])('dialAddress(%j) → %j', (input, want) => {
+    expect(dialAddress(input)).toBe(want);
+  });
+
+  it('effectivePolicy lays project fields over fleet fields', () => {
+    expect(effectivePolicy({ maxBodyBytes: 10, deny: ['10.0.0.0/8'] }, { maxBodyBytes: 20 })).toEqual({
+      requestIdHeader: 'X-Request-Id',
+      maxBodyBytes: 20,
+      allow: [],
+      deny: ['10.0.0.0/8'],
+    });
+    expect(effectivePolicy({ requestIdHeader: 'X-Trace' }, { deny: [] })).toMatchObject({ requestIdHeader: 'X-Trace', deny: [] });
+  });
+});
+
+describe('regex builders', () => {
+  it.each([0, 1, 8, 9, 10, 64, 99, 100, 909, 1024, 1999, 65_536])('greaterThanRegex(%i) matches exactly the larger integers', (n) => {
+    const re = new RegExp(greaterThanRegex(n));
+    for (let x = 0; x <= Math.max(2100, n * 2 + 10); x++) {
+      if (re.test(String(x)) !== x > n) throw new Error(`greaterThanRegex(${n}) on ${x} gave ${!(x > n)}`);
+    }
+    expect(re.test(`000${n + 1}`)).toBe(true);
+    expect(re.test(`000${n}`)).toBe(false);
+    expect(re.test('12a')).toBe(false);
+    expect(re.test('')).toBe(false);
+  });
+
+  it('escapeRegex makes a host literal', () => {
+    expect(new RegExp(`^${escapeRegex('a.b-c.test')}$`).test('aXb-c.test')).toBe(false);
+  });
+});
+
+describe('on-demand TLS permission', () => {
+  const rows = [
+    row('alpha', { aliases: ['www.alpha.test'] }),
+    row('stopped', { status: 'stopped', desiredState: 'stopped' }),
+    row('removed', { manifest: null }),
+  ];
+
+  it.each([
+    ['alpha.example.com', true],
+    ['WWW.Alpha.Test.', true],
+    ['stopped.example.com', true],
+    ['removed.example.com', false],
+    ['never.example.com', false],
+    ['', false],
+  ])('isAllowedHost(%j) → %s', (host, want) => {
+    expect(isAllowedHost(rows, host)).toBe(want);
+  });
+
+  it('answers 200 / 403 / 400 for the daemon endpoint', () => {
+    expect(permissionResponse(rows, '/gateway/allow?domain=alpha.example.com').status).toBe(200);
+    expect(permissionResponse(rows, new URL('http://127.0.0.1/gateway/allow?domain=x.test'))).toEqual({
+      status: 403,
+      body: 'x.test is not a hostname of any project\n',
+    });
+    expect(permissionResponse(rows, '/gateway/allow').status).toBe(400);
+  });
+});
