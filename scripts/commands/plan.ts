@@ -7,7 +7,8 @@ import { actualFromDesired, plan } from '../../daemon/plan.ts';
 import { formatPlanMarkdown, formatPlanText } from '../../daemon/plan-format.ts';
 import type { Action, ActualProject, DesiredFleet } from '../../daemon/types.ts';
 
-export type PlanFormat = 'text' | 'markdown';
+/** `json` prints the actions themselves, for scripts and tests. */
+export type PlanFormat = 'text' | 'markdown' | 'json';
 
 /** Plan `desired` against `actual` and render it: the one call both the commit and registry modes make. */
 export function runPlan(
@@ -16,7 +17,7 @@ export function runPlan(
   const actions = plan(desired.projects, actual, desired.invalid.map((p) => p.id));
   const output = format === 'markdown'
     ? formatPlanMarkdown(actions, { title, invalid: desired.invalid })
-    : formatPlanText(actions);
+    : format === 'json' ? JSON.stringify(actions, null, 2) : formatPlanText(actions);
   return { actions, output };
 }
 
@@ -31,7 +32,7 @@ function headIssues(head: FleetRead): string[] {
 
 const command: Command = {
   summary: 'Show what applying a commit would change, compared to a base commit.',
-  usage: 'fleet plan --base <rev> [--head <rev>] [--format text|markdown] [--against-registry]',
+  usage: 'fleet plan --base <rev> [--head <rev>] [--format text|markdown|json] [--against-registry]',
   options: {
     base: { type: 'string' },
     head: { type: 'string', default: 'HEAD' },
@@ -40,8 +41,8 @@ const command: Command = {
   },
   async run({ values, repo }) {
     const format = String(values.format);
-    if (format !== 'text' && format !== 'markdown') {
-      throw new FleetError('USAGE', `--format must be text or markdown, not "${format}"`);
+    if (format !== 'text' && format !== 'markdown' && format !== 'json') {
+      throw new FleetError('USAGE', `--format must be text, markdown or json, not "${format}"`);
     }
     if (values['against-registry']) {
       console.error('fleet plan --against-registry: not available yet; use --base <rev> to compare two commits');
@@ -59,7 +60,7 @@ const command: Command = {
     const base = await reader.read(baseSha);
     const head = await reader.read(headSha);
     const title = `Fleet plan: ${short(baseSha)} → ${short(headSha)}`;
-    const { output } = runPlan(head, actualFromDesired(base.projects, history), format, title);
+    const { output } = runPlan(head, actualFromDesired(base.projects, history), format as PlanFormat, title);
     console.log(output);
     const issues = headIssues(head);
     if (issues.length) {
