@@ -11,8 +11,8 @@ import {
 export interface DockerDriverOptions {
   /** Default `/var/run/docker.sock`. */
   socketPath?: string;
-  /** Network instances join; created when missing (compose names it `fleet`). */
-  network: string;
+  /** Network instances join; created when missing. Default `fleet`, the network compose.yaml creates. */
+  network?: string;
   /** Tests only: publish each instance's port on this loopback address and use it as the upstream. */
   publishHost?: string;
   log: Logger;
@@ -42,6 +42,7 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
   const socketPath = opts.socketPath ?? '/var/run/docker.sock';
   const docker = new Docker({ socketPath });
   const log = opts.log.child({ driver: 'docker' });
+  const network = opts.network || 'fleet';
   const schemaMount = opts.schemaMount ?? DEFAULT_SCHEMA_MOUNT;
   const readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
   // Containers the driver stops on purpose: their `die` events are not crashes to report.
@@ -135,12 +136,12 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
   }
 
   async function ensureNetwork(project: string): Promise<void> {
-    if (BUILTIN_NETWORKS.has(opts.network)) return;
-    const net = docker.getNetwork(opts.network);
+    if (BUILTIN_NETWORKS.has(network)) return;
+    const net = docker.getNetwork(network);
     if (await api('inspect network', () => net.inspect().then(() => true, ifStatus(404, false)), project)) return;
-    log.info({ network: opts.network }, 'creating network');
+    log.info({ network }, 'creating network');
     // 409: another start created it meanwhile.
-    await api('create network', () => docker.createNetwork({ Name: opts.network, Driver: 'bridge', Labels: { [LABEL_MANAGED]: 'true' } }).catch(ifStatus(409, null)), project);
+    await api('create network', () => docker.createNetwork({ Name: network, Driver: 'bridge', Labels: { [LABEL_MANAGED]: 'true' } }).catch(ifStatus(409, null)), project);
   }
 
   /** Polls `ready` until true; false when the time is up or the container stopped running. */
@@ -157,7 +158,7 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
 
   async function start(spec: InstanceSpec, startOpts: { ready?: (upstream: string) => Promise<boolean> } = {}): Promise<Instance> {
     const plog = log.child({ project: spec.id, specHash: spec.specHash.slice(0, 8) });
-    const body = renderContainer(spec, { network: opts.network, publishHost: opts.publishHost, schemaMount });
+    const body = renderContainer(spec, { network, publishHost: opts.publishHost, schemaMount });
     // 1. What runs for this project now, by label.
     const existing = await seenContainers([MANAGED, `${LABEL_PROJECT}=${spec.id}`]);
     const same = existing.find((c) => c.labels[LABEL_SPEC_HASH] === spec.specHash);
