@@ -24,6 +24,7 @@ function spec(over: Partial<InstanceSpec> = {}): InstanceSpec {
 const cases: { name: string; spec: InstanceSpec; opts: { network: string; publishHost?: string } }[] = [
   { name: 'production', spec: spec(), opts: { network: 'fleet' } },
   { name: 'published-loopback', spec: spec({ resources: { memory: '1g' } }), opts: { network: 'fleet-test', publishHost: '127.0.0.1' } },
+  { name: 'host-network', spec: spec({ id: 'local' }), opts: { network: 'host', publishHost: '127.0.0.1' } },
   { name: 'no-limits-custom-port', spec: spec({ id: 'blog', port: 8080, resources: {}, env: {} }), opts: { network: 'fleet' } },
 ];
 

@@ -1,6 +1,7 @@
 // The Docker driver against a real Docker-compatible API (podman) with the real dockerode client.
 // Instances publish on 127.0.0.1 only; tests never send traffic to container addresses.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
@@ -11,6 +12,8 @@ import { isFleetError } from '../daemon/errors.ts';
 import type { Driver, InstanceSpec } from '../daemon/types.ts';
 import { buildTestImage } from './harness/image.ts';
 import { startPodman, type TestPodman } from './harness/podman.ts';
+import { freePort } from './harness/ports.ts';
+import { startPostgres, type TestPostgres } from './harness/postgres.ts';
 
 const SECRET = 'jwt-secret-value-7f3a9c';
 const run = Math.random().toString(36).slice(2, 8);
@@ -180,5 +183,31 @@ describe('docker driver', () => {
       expect(isFleetError(err, 'DRIVER_UNREACHABLE')).toBe(true);
       expect(err.message).toContain(`Docker API at ${socketPath} is unreachable`);
     }
+  });
+});
+
+// The real contract end to end: the stand-in reads the read-only schema mount and its own database. It shares
+// the host's network because the test Postgres listens on loopback only.
+describe('docker driver running the stand-in instance', () => {
+  let postgres: TestPostgres;
+  beforeAll(async () => {
+    postgres = await startPostgres();
+  });
+  afterAll(async () => {
+    await postgres?.destroy();
+  });
+
+  it('boots on the mounted schema and its own database, reachable on loopback', async () => {
+    const standin = await buildTestImage(podman, 'standin');
+    const d = driver({ network: 'host', publishHost: undefined });
+    const id = `standin${run}`;
+    const port = await freePort();
+    const env = { DATABASE_URL: await postgres.database(`atomo_${id}`), ATOMO_ENV: 'development' };
+    const inst = await d.start(spec(id, { image: standin, port, env, resources: { memory: '256m' } }), { ready: httpReady });
+    expect(inst.upstream).toBe(`127.0.0.1:${port}`);
+    const digest = createHash('sha256').update(readFileSync(join(dir, 'schema.ts'))).digest('hex');
+    expect(JSON.parse((await get(inst.upstream, '/meta/schema')).body)).toEqual({ models: ['Widget'], digest, project: id });
+    await d.stop(id);
+    expect((await d.list()).filter((i) => i.id === id)).toEqual([]);
   });
 });

@@ -14,7 +14,7 @@ export const LABEL_PORT = 'atomo.fleet.port';
 export const DEFAULT_SCHEMA_MOUNT = '/app/schema.ts';
 
 export interface RenderOptions {
-  /** Docker network the instance joins (compose: `fleet`). */
+  /** Docker network the instance joins (compose: `fleet`); `host` shares the host's network, listening on loopback. */
   network: string;
   /** Publish the port on this host address with an ephemeral host port (tests: `127.0.0.1`). Never 0.0.0.0. */
   publishHost?: string;
@@ -67,12 +67,13 @@ export function renderContainer(spec: InstanceSpec, opts: RenderOptions): Contai
   };
   if (spec.resources.memory !== undefined) hostConfig.Memory = parseMemory(spec.resources.memory, spec.id);
   if (spec.resources.cpus !== undefined) hostConfig.NanoCpus = parseCpus(spec.resources.cpus, spec.id);
-  if (opts.publishHost) hostConfig.PortBindings = { [portKey]: [{ HostIp: opts.publishHost, HostPort: '' }] };
+  // Host networking shares the host's ports: nothing to publish.
+  if (opts.publishHost && opts.network !== 'host') hostConfig.PortBindings = { [portKey]: [{ HostIp: opts.publishHost, HostPort: '' }] };
 
   return {
     name: containerName(spec),
     Image: spec.image,
-    Env: renderEnv(spec, opts.schemaMount),
+    Env: renderEnv(spec, opts),
     Labels: {
       [LABEL_MANAGED]: 'true',
       [LABEL_PROJECT]: spec.id,
@@ -86,13 +87,14 @@ export function renderContainer(spec: InstanceSpec, opts: RenderOptions): Contai
 }
 
 /** Manifest env first, then what the contract needs to be consistent with the container (these win). */
-function renderEnv(spec: InstanceSpec, schemaMount: string): string[] {
+function renderEnv(spec: InstanceSpec, opts: RenderOptions): string[] {
   const env: Record<string, string> = {
     ...spec.env,
     ATOMO_PROJECT_ID: spec.id,
-    HOST: '0.0.0.0',
+    // On the host's network, listen on loopback only: the gateway runs on the same host.
+    HOST: opts.network === 'host' ? '127.0.0.1' : '0.0.0.0',
     PORT: String(spec.port),
-    ATOMO_SCHEMA_PATH: schemaMount,
+    ATOMO_SCHEMA_PATH: opts.schemaMount,
   };
   return Object.keys(env)
     .sort()

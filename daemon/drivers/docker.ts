@@ -84,7 +84,8 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
   function toInstance(c: Seen): Instance {
     const port = c.labels[LABEL_PORT];
     let upstream = `${c.name}:${port}`;
-    if (opts.publishHost) upstream = c.publishedPort ? `${opts.publishHost}:${c.publishedPort}` : '';
+    if (network === 'host') upstream = `127.0.0.1:${port}`;
+    else if (opts.publishHost) upstream = c.publishedPort ? `${opts.publishHost}:${c.publishedPort}` : '';
     return {
       id: c.labels[LABEL_PROJECT], running: c.running, upstream, specHash: c.labels[LABEL_SPEC_HASH],
       commit: c.labels[LABEL_COMMIT], exitCode: c.exitCode, ref: c.containerId,
