@@ -275,18 +275,23 @@ describe('TLS through the real Caddy', () => {
   });
 
   it('on-demand TLS asks the permission endpoint and issues only for registered names', async () => {
+    // A name no earlier test had a certificate made for, so Caddy has to ask.
+    const withNew = [...rows, row('fresh', ups.beta)];
+    const asked: string[] = [];
     allowServer = http.createServer((req, res) => {
-      const answer = permissionResponse(rows, req.url ?? '/');
+      asked.push(new URL(req.url ?? '/', 'http://x').searchParams.get('domain') ?? '');
+      const answer = permissionResponse(withNew, req.url ?? '/');
       res.writeHead(answer.status).end(answer.body);
     });
     await new Promise<void>((done) => allowServer!.listen(0, '127.0.0.1', done));
     const permissionUrl = `http://127.0.0.1:${(allowServer.address() as { port: number }).port}/gateway/allow`;
     const port = await freePort();
-    const cfg = renderCaddyConfig(rows, { ...gw, tls: 'internal', onDemandTls: true, listen: `127.0.0.1:${port}` }, { permissionUrl });
+    const cfg = renderCaddyConfig(withNew, { ...gw, tls: 'internal', onDemandTls: true, listen: `127.0.0.1:${port}` }, { permissionUrl });
     await gateway.apply(cfg);
     const ca = await rootCa();
-    expect((await get(port, 'beta.example.org', ca)).json.project).toBe('beta');
+    expect((await get(port, 'fresh.example.com', ca)).json.headers['x-atomo-project']).toBe('fresh');
     await expect(get(port, 'stranger.example.com', ca)).rejects.toThrow();
+    expect(asked).toEqual(['fresh.example.com', 'stranger.example.com']);
   });
 
   it('the ACME configs (which cannot reach a CA here) pass caddy validate', () => {

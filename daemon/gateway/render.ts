@@ -1,13 +1,15 @@
 // Registry rows + fleet gateway settings → the whole Caddy JSON config. Pure: no I/O, same input → same bytes.
 //
-// Routing is flat: three `map` handlers resolve the project, then one route per distinct edge policy serves it.
-//   1. host map: {http.request.host} (Caddy already strips `:port`) → project id. Exact lower-case names and their
-//      trailing-dot forms come first (the fast path); a lower-case miss stops at one regex returning '';
-//      only a host with upper-case letters goes on to one case-insensitive regex per project.
+// Routing is flat: `map` handlers resolve the project, then one route per distinct edge policy serves it.
+//   1. host map: {http.request.host} (Caddy already strips `:port`) → project id. Exact lower-case names come
+//      first (the fast path); a lower-case miss without a trailing dot stops at one regex returning '';
+//      only upper-case or trailing-dot hosts go on to one case-insensitive regex per project.
 //   2. pick map: "<host id>@<X-Atomo-Project header>" → host id when there is one, else the header value.
 //      This is the precedence: exact hostname / alias → header → nothing.
-//   3. project map: picked id → id, upstream, route key ("up:<policy>" / "maintenance:<policy>"); unknown → "none".
-// A `vars` handler freezes the results once, because a map placeholder re-runs its lookup each time it is read.
+//   3. project map: picked id → "route|upstream|id", route being "up:<policy>" / "maintenance:<policy>";
+//      unknown → "none". 4. a one-regex map splits that into three placeholders.
+// Caddy's map scans its entries in order and re-runs the scan each time its placeholder is read, so `vars`
+// steps store each answer once: per request, one scan of the host list and one of the project list.
 // Unknown ids fall through to one static 404, identical for every unknown host or header.
 import { FleetError } from '../errors.ts';
 import type { FleetConfig, RegistryRow } from '../types.ts';
@@ -48,25 +50,24 @@ export function renderCaddyConfig(
   return config;
 }
 
-/** The host, pick and project maps, then one `vars` step that stores their answers. */
+/** The host, pick and project maps, each looked up once: `vars` steps store their answers. */
 function resolveHandlers(rows: RegistryRow[], groupOf: Map<string, number>): Json[] {
   const hostMappings: Json[] = [];
   const table = hostTable(rows);
-  for (const { host, projectId } of table) {
-    hostMappings.push({ input: host, outputs: [projectId] });
-    hostMappings.push({ input: `${host}.`, outputs: [projectId] });
-  }
-  // Everything below only runs for hosts that missed the exact entries above.
-  hostMappings.push({ input_regexp: '^[^A-Z]*$', outputs: [''] });
+  for (const { host, projectId } of table) hostMappings.push({ input: host, outputs: [projectId] });
+  // Only hosts that missed the exact entries get here. Lower case without a trailing dot: unknown, stop now.
+  // Otherwise (upper case or trailing dot, rare from real clients) one case-insensitive regex per project.
+  hostMappings.push({ input_regexp: '^[^A-Z]*[^A-Z.]$', outputs: [''] });
   const byProject = new Map<string, string[]>();
   for (const { host, projectId } of table) byProject.set(projectId, [...(byProject.get(projectId) ?? []), host]);
   for (const [projectId, hosts] of byProject) {
     hostMappings.push({ input_regexp: `(?i)^(?:${hosts.map(escapeRegex).join('|')})\\.?$`, outputs: [projectId] });
   }
+  // One output per project, "route|upstream|id", so the linear lookup runs once; a one-regex map splits it.
   const projectMappings = knownRows(rows).map((row) => {
     const route = rowRoute(row) === 'up' ? 'up' : 'maintenance';
     const upstream = route === 'up' && row.upstream ? dialAddress(row.upstream) : '';
-    return { input: row.id, outputs: [row.id, upstream, `${route}:${groupOf.get(row.id)}`] };
+    return { input: row.id, outputs: [`${route}:${groupOf.get(row.id)}|${upstream}|${row.id}`] };
   });
   return [
     { handler: 'map', source: '{http.request.host}', destinations: ['{atomo.host_id}'], mappings: hostMappings, defaults: [''] },
@@ -81,11 +82,19 @@ function resolveHandlers(rows: RegistryRow[], groupOf: Map<string, number>): Jso
     {
       handler: 'map',
       source: '{http.vars.atomo_pick}',
-      destinations: ['{atomo.id}', '{atomo.upstream}', '{atomo.route}'],
+      destinations: ['{atomo.project}'],
       mappings: projectMappings,
-      defaults: ['', '', 'none'],
+      defaults: ['none||'],
     },
-    { handler: 'vars', atomo_id: '{atomo.id}', atomo_upstream: '{atomo.upstream}', atomo_route: '{atomo.route}' },
+    { handler: 'vars', atomo_project: '{atomo.project}' },
+    {
+      handler: 'map',
+      source: '{http.vars.atomo_project}',
+      destinations: ['{atomo.route}', '{atomo.upstream}', '{atomo.id}'],
+      mappings: [{ input_regexp: '^([^|]*)\\|([^|]*)\\|(.*)$', outputs: ['${1}', '${2}', '${3}'] }],
+      defaults: ['none', '', ''],
+    },
+    { handler: 'vars', atomo_route: '{atomo.route}', atomo_upstream: '{atomo.upstream}', atomo_id: '{atomo.id}' },
   ];
 }
 
