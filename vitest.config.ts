@@ -8,6 +8,6 @@ export default defineConfig({
     pool: 'forks',
     // Two cores: integration files each start real Postgres, Caddy and child processes.
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
-    reporters: ['default'],
+    reporters: ['default', './test/summary-reporter.ts'],
   },
 });

@@ -1,0 +1,94 @@
+// Assemble a running daemon from a frozen set of boot options: secret store, driver, git source, gateway,
+// the reconcile loop and the HTTP endpoint. `fleet daemon` and the tests both start the daemon through here.
+import type { Logger } from 'pino';
+import { join, resolve } from 'node:path';
+import { Daemon } from './daemon.ts';
+import { createDriver } from './drivers/index.ts';
+import { createGitSource, type GitSource } from './git/source.ts';
+import { createCaddyGateway } from './gateway/caddy.ts';
+import { startHttp, type HttpDeps } from './http.ts';
+import type { Registry } from './registry/registry.ts';
+import { createSecretStore } from './secrets/index.ts';
+import type { FleetSecretStore } from './secrets/refs.ts';
+import type { BackoffOptions } from './backoff.ts';
+import type { Driver, FleetConfig } from './types.ts';
+import { watchWorktree } from './git/watch.ts';
+
+export interface BootOptions {
+  log: Logger;
+  /** The fleet repository: the working copy to follow (local), or where to clone (remote). */
+  repoDir: string;
+  /** Clone this URL instead of following repoDir's branch. */
+  remoteUrl?: string;
+  fleet: FleetConfig;
+  stateDir: string;
+  registryUrl: string;
+  adminUrl: string;
+  httpPort: number;
+  /** Loopback by default; the compose deployment listens on its internal network so Caddy can ask it. */
+  httpHost?: string;
+  intervalMs: number;
+  watchWorktree?: boolean;
+  /** Caddy admin URL; null turns the gateway off. Default: fleet.yaml gateway.admin. */
+  caddyAdmin?: string | null;
+  gatewayOverride?: Partial<FleetConfig['gateway']>;
+  backoff?: BackoffOptions;
+  /** Tests wrap the real driver or store to inject one fault. */
+  driver?: Driver;
+  secrets?: FleetSecretStore;
+  webhookSecret?: string;
+}
+
+export interface RunningDaemon {
+  daemon: Daemon;
+  httpUrl: string;
+  secrets: FleetSecretStore;
+  driver: Driver;
+  stop(): Promise<void>;
+}
+
+export async function bootDaemon(o: BootOptions): Promise<RunningDaemon> {
+  const { log, fleet } = o;
+  const stateDir = resolve(o.stateDir);
+  const secrets = o.secrets ?? createSecretStore(fleet.secretStore, { stateDir, log });
+  const driver = o.driver ?? await createDriver(fleet.driver, {
+    stateDir: join(stateDir, 'instances'), log: log.child({ component: 'driver' }),
+    network: fleet.docker?.network, socketPath: fleet.docker?.socketPath,
+  });
+  const source: GitSource = o.remoteUrl
+    ? createGitSource('remote', {
+      url: o.remoteUrl, branch: fleet.branch, dir: join(stateDir, 'repo'), log,
+      token: fleet.git?.tokenSecret ? () => secrets.get(fleet.git!.tokenSecret!) : undefined,
+    })
+    : createGitSource('local', { repoDir: o.repoDir, branch: fleet.branch });
+  const caddyAdmin = o.caddyAdmin === undefined ? fleet.gateway.admin : o.caddyAdmin;
+  let daemon: Daemon;
+  // The endpoint starts first (its URL is Caddy's permission URL); its registry is the daemon's, set below.
+  const httpDeps: HttpDeps = {
+    registry: undefined as unknown as Registry, log, webhookSecret: o.webhookSecret,
+    last: () => daemon.last, kick: (f) => daemon.kick(f),
+  };
+  const http = await startHttp(httpDeps, o.httpPort, o.httpHost);
+  daemon = new Daemon({
+    log, stateDir, registryUrl: o.registryUrl, adminUrl: o.adminUrl, instanceDbHost: fleet.postgres.instanceHost,
+    source, worktree: o.watchWorktree, driver, driverName: fleet.driver, secrets, secretPrefix: fleet.secretStore.prefix,
+    repoUrl: o.remoteUrl ?? resolve(o.repoDir), intervalMs: o.intervalMs, fetchIntervalMs: o.remoteUrl ? fleet.pollInterval * 1000 : 0,
+    backoff: o.backoff,
+    gateway: caddyAdmin ? {
+      caddy: createCaddyGateway({ adminUrl: caddyAdmin, log }), override: o.gatewayOverride,
+      permissionUrl: fleet.gateway.onDemandTls ? `${http.url}/gateway/allow` : undefined,
+    } : null,
+  });
+  httpDeps.registry = daemon.registry;
+  const watcher = o.watchWorktree ? watchWorktree(o.repoDir, () => daemon.kick()) : null;
+  daemon.start();
+  log.info({ http: http.url, driver: fleet.driver, secretStore: fleet.secretStore.type, gateway: caddyAdmin ?? 'off' }, 'fleet daemon started');
+  return {
+    daemon, httpUrl: http.url, secrets, driver,
+    async stop() {
+      await watcher?.close();
+      await http.close();
+      await daemon.stop();
+    },
+  };
+}

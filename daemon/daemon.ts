@@ -1,0 +1,171 @@
+// The watcher daemon: follows the tracked branch and converges the fleet, one pass at a time.
+// A poll, a webhook, a file save or an instance exit only says "look again now"; every pass re-reads everything.
+import type { Logger } from 'pino';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Backoff, type BackoffOptions } from './backoff.ts';
+import { describe, FleetError, isFleetError } from './errors.ts';
+import { probeReady, type Health } from './health.ts';
+import { createCommitReader, type FleetRead } from './git/read.ts';
+import { readWorktree } from './git/worktree.ts';
+import type { GitSource } from './git/source.ts';
+import { createPoller } from './git/watch.ts';
+import { Registry } from './registry/registry.ts';
+import { provisionProject } from './provision/project.ts';
+import { reconcile, type ReconcileDeps } from './reconcile.ts';
+import type { FleetSecretStore } from './secrets/refs.ts';
+import type { Driver, FleetConfig } from './types.ts';
+import { syncGateway, type GatewaySync } from './gateway-sync.ts';
+
+export interface DaemonOptions {
+  log: Logger;
+  /** Where the daemon keeps schema files, logs, pid files and backups. */
+  stateDir: string;
+  registryUrl: string;
+  /** Admin URL of the Postgres server that holds project databases. */
+  adminUrl: string;
+  instanceDbHost?: string;
+  source: GitSource;
+  /** Read the working tree instead of commits (`--watch-worktree`). */
+  worktree?: boolean;
+  driver: Driver;
+  driverName: string;
+  secrets: FleetSecretStore;
+  secretPrefix: string;
+  repoUrl: string;
+  /** Milliseconds between passes when nothing kicks one. */
+  intervalMs: number;
+  /** Milliseconds between fetches of a remote (the poll interval); a local source is read every pass. */
+  fetchIntervalMs?: number;
+  portBase?: number;
+  readyWaitMs?: number;
+  backoff?: BackoffOptions;
+  gateway?: GatewaySync | null;
+  probe?: (upstream: string) => Promise<Health>;
+}
+
+export interface PassResult {
+  commit: string | null;
+  ok: boolean;
+  error?: string;
+}
+
+export class Daemon {
+  readonly registry: Registry;
+  private readonly reader;
+  private readonly poller;
+  private readonly deps: ReconcileDeps;
+  private migrated = false;
+  private locked = false;
+  private lastFetch = 0;
+  private head: { commit: string; author: string } | null = null;
+  private waitingLogged = false;
+  /** The last pass's outcome, for /healthz and tests. */
+  last: PassResult = { commit: null, ok: false };
+  passes = 0;
+  lastFleet: FleetConfig | null = null;
+
+  constructor(private readonly opts: DaemonOptions) {
+    const log = opts.log;
+    mkdirSync(opts.stateDir, { recursive: true });
+    this.registry = new Registry(opts.registryUrl, log.child({ component: 'registry' }));
+    this.reader = createCommitReader(opts.source.dir);
+    const lastExit = new Map<string, number | null>();
+    this.deps = {
+      registry: this.registry, driver: opts.driver, driverName: opts.driverName, log,
+      secrets: opts.secrets, secretPrefix: opts.secretPrefix, adminUrl: opts.adminUrl, instanceDbHost: opts.instanceDbHost,
+      stateDir: opts.stateDir, repoUrl: opts.repoUrl, portBase: opts.portBase ?? 4100, backupDir: join(opts.stateDir, 'backups'),
+      backoff: new Backoff(opts.backoff), probe: opts.probe ?? ((u) => probeReady(u)), lastExit,
+      provisioned: new Set(), readyWaitMs: opts.readyWaitMs ?? 5000, now: () => Date.now(),
+      provisionProject: (id) => provisionProject(this.deps, id),
+    };
+    opts.driver.onExit?.((id, code) => {
+      lastExit.set(id, code);
+      log.info({ project: id, exitCode: code }, code === 0 ? 'instance exited with 0: starting it again' : 'instance exited');
+      this.kick();
+    });
+    this.poller = createPoller(() => this.pass().then(() => undefined), {
+      intervalMs: opts.intervalMs, jitter: 0.1,
+      onError: (err: unknown) => log.error({ err: { message: describe(err) } }, 'pass failed'),
+    });
+  }
+
+  start(): void {
+    this.poller.start();
+  }
+
+  /** Look again now (webhook, file save, instance exit). A kick during a pass gives exactly one more pass. */
+  kick(fetch = false): void {
+    if (fetch) this.lastFetch = 0;
+    this.poller.kick();
+  }
+
+  async stop(): Promise<void> {
+    await this.poller.stop();
+    await this.opts.driver.close?.();
+    await this.opts.source.close();
+    await this.registry.close();
+  }
+
+  /** One pass. Never throws: the outcome is logged, recorded and returned. */
+  async pass(): Promise<PassResult> {
+    const log = this.opts.log;
+    this.passes += 1;
+    try {
+      // 1. The registry must be reachable and ours alone (advisory lock); otherwise wait for the next pass.
+      if (!(await this.ready())) return (this.last = { commit: this.head?.commit ?? null, ok: false, error: 'waiting for the reconcile lock' });
+      // 2. Follow the branch (fetch at most every poll interval, or when kicked by a webhook).
+      const desired = await this.observe();
+      // 3. Converge projects, then the gateway from the registry.
+      const { failed } = await reconcile(this.deps, { desired, author: this.head?.author ?? 'fleet-daemon' });
+      if (this.opts.gateway) await syncGateway(this.opts.gateway, this.registry, desired.fleet ?? this.lastFleet, log);
+      await this.registry.setState('observed', { commit: desired.commit, at: new Date().toISOString() });
+      this.last = { commit: desired.commit, ok: failed.length === 0, ...(failed.length ? { error: `not converged: ${failed.join(', ')}` } : {}) };
+      return this.last;
+    } catch (err) {
+      const message = describe(err);
+      if (isFleetError(err, 'POSTGRES_UNREACHABLE')) {
+        // Instances keep running and Caddy keeps its config; only the registry is out of reach.
+        this.locked = false;
+        log.warn({ err: { code: 'POSTGRES_UNREACHABLE', message } }, 'registry unreachable: keeping everything as it runs, retrying');
+      } else {
+        log.error({ err: { code: (err as FleetError).code, message } }, 'pass failed');
+      }
+      this.last = { commit: this.head?.commit ?? null, ok: false, error: message };
+      return this.last;
+    }
+  }
+
+  private async ready(): Promise<boolean> {
+    if (!this.migrated) {
+      await this.registry.migrate();
+      this.migrated = true;
+    }
+    const had = this.locked;
+    this.locked = await this.registry.tryLock();
+    if (!this.locked) {
+      if (!this.waitingLogged) this.opts.log.warn('another daemon holds the reconcile lock on this registry; waiting for it to stop');
+      this.waitingLogged = true;
+      return false;
+    }
+    if (!had) this.opts.log.info('holding the reconcile lock: this daemon reconciles the fleet');
+    this.waitingLogged = false;
+    return true;
+  }
+
+  private async observe(): Promise<FleetRead> {
+    const fetchDue = Date.now() - this.lastFetch >= (this.opts.fetchIntervalMs ?? 0);
+    if (fetchDue || !this.head) {
+      const r = await this.opts.source.sync();
+      this.lastFetch = Date.now();
+      if (r.changed) this.opts.log.info({ commit: r.head, author: r.author }, 'tracked branch moved');
+      this.head = { commit: r.head, author: r.author };
+    }
+    const read = this.opts.worktree ? await readWorktree(this.opts.source.dir) : await this.reader.read(this.head.commit);
+    if (read.fleet) this.lastFleet = read.fleet;
+    else if (read.fleetIssues.length) this.opts.log.warn({ issues: read.fleetIssues }, 'fleet.yaml is invalid at this commit; keeping the last valid one');
+    return read;
+  }
+}
+
+export { FleetError };

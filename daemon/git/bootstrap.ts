@@ -1,0 +1,33 @@
+// A production daemon starts with only the repository URL: clone it (token from the secret store named by the
+// environment), then read fleet.yaml from the tracked branch's head.
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { FleetError } from '../errors.ts';
+import { formatIssue } from '../manifest/parse.ts';
+import { createSecretStore } from '../secrets/index.ts';
+import type { FleetConfig } from '../types.ts';
+import { createCommitReader } from './read.ts';
+import { createGitSource } from './source.ts';
+
+export async function bootstrapRemote(o: { url: string; stateDir: string; log: Logger; env: NodeJS.ProcessEnv }): Promise<FleetConfig> {
+  const { env } = o;
+  const store = createSecretStore(
+    { type: (env.FLEET_SECRET_STORE as 'ssm' | 'local') ?? 'ssm', prefix: env.FLEET_SECRET_PREFIX ?? '/atomo' },
+    { stateDir: o.stateDir, log: o.log },
+  );
+  const tokenRef = env.FLEET_GIT_TOKEN_SECRET;
+  const source = createGitSource('remote', {
+    url: o.url, branch: env.FLEET_BRANCH ?? 'main', dir: join(o.stateDir, 'repo'), log: o.log,
+    token: tokenRef ? () => store.get(tokenRef) : undefined,
+  });
+  try {
+    const { head } = await source.sync();
+    const read = await createCommitReader(source.dir).read(head);
+    if (!read.fleet) {
+      throw new FleetError('INVALID_CONFIG', `fleet.yaml at ${head.slice(0, 7)} is invalid:\n${read.fleetIssues.map(formatIssue).join('\n')}`);
+    }
+    return read.fleet;
+  } finally {
+    await source.close();
+  }
+}

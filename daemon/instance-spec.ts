@@ -1,0 +1,59 @@
+// Pure renderers for what an instance is started with: its environment (the atomo-server contract) and the hash
+// of everything whose change needs a restart. Secret values enter only the environment, never the hash input.
+import { createHash } from 'node:crypto';
+import type { Manifest } from './types.ts';
+
+/** Keys the fleet owns: a manifest cannot override them (validation also rejects secrets in env). */
+export const FLEET_OWNED_ENV = ['DATABASE_URL', 'JWT_SECRET', 'ATOMO_SCHEMA_PATH', 'HOST', 'PORT', 'ATOMO_PROJECT_ID'];
+
+export interface EnvInput {
+  manifest: Manifest;
+  /** Resolved secret values by env name: DATABASE_URL, JWT_SECRET and the manifest's `secrets`. */
+  secrets: Record<string, string>;
+  schemaPath: string;
+  host: string;
+  port: number;
+}
+
+export function renderInstanceEnv(input: EnvInput): Record<string, string> {
+  const { manifest } = input;
+  const env: Record<string, string> = {
+    // Production unless the manifest says otherwise: atomo then refuses to boot without JWT_SECRET.
+    ATOMO_ENV: 'production',
+    // The schema watcher exits the instance (code 0) when the daemon rewrites schema.ts; the daemon starts it again.
+    ATOMO_SCHEMA_WATCH: 'true',
+    LOG_FORMAT: 'json',
+    ...manifest.env,
+  };
+  for (const [name, value] of Object.entries(input.secrets)) env[name] = value;
+  env.ATOMO_SCHEMA_PATH = input.schemaPath;
+  env.HOST = input.host;
+  env.PORT = String(input.port);
+  env.ATOMO_PROJECT_ID = manifest.id;
+  return env;
+}
+
+export interface HashInput {
+  manifest: Manifest;
+  schemaDigest: string;
+  port: number;
+  secretsVersion: number;
+  driver: string;
+}
+
+/**
+ * Changes to runtime, env, secret references (or a rotation), resources, port or schema content restart the
+ * instance; display name, hostname, aliases and edge policy only change the gateway, so they are left out.
+ */
+export function instanceSpecHash(h: HashInput): string {
+  const m = h.manifest;
+  const input = JSON.stringify({
+    runtime: m.runtime, env: sorted(m.env), secrets: sorted(m.secrets), resources: m.resources,
+    schema: h.schemaDigest, port: h.port, secretsVersion: h.secretsVersion, driver: h.driver,
+  });
+  return createHash('sha256').update(input).digest('hex').slice(0, 16);
+}
+
+function sorted(o: Record<string, string>): [string, string][] {
+  return Object.entries(o ?? {}).sort(([a], [b]) => a.localeCompare(b));
+}

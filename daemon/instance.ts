@@ -1,0 +1,159 @@
+// Keep one project's instance matching its spec: start it, replace it when its spec changed, restart it after a
+// crash (with backoff), probe it, and record what happened as status, conditions and events.
+import type { Logger } from 'pino';
+import type { Backoff } from './backoff.ts';
+import type { Health } from './health.ts';
+import { instanceSpecHash, renderInstanceEnv } from './instance-spec.ts';
+import { logDirOf, schemaFilePath, type ProvisionContext } from './provision/project.ts';
+import type { Registry, ProjectRecord, NewEvent } from './registry/registry.ts';
+import { withCondition } from './registry/registry.ts';
+import type { Driver, Instance, InstanceSpec, Manifest } from './types.ts';
+
+export interface InstanceDeps extends ProvisionContext {
+  registry: Registry;
+  driver: Driver;
+  driverName: string;
+  log: Logger;
+  backoff: Backoff;
+  probe: (upstream: string) => Promise<Health>;
+  /** Last exit code per project, as the driver reported it. */
+  lastExit: Map<string, number | null>;
+  /** Projects whose database and secrets were checked during this daemon run. */
+  provisioned: Set<string>;
+  provisionProject(id: string): Promise<{ databaseCreated: boolean }>;
+  /** How long one pass waits for a just-started instance to answer /ready before moving on. */
+  readyWaitMs: number;
+  now(): number;
+}
+
+interface Ctx {
+  deps: InstanceDeps;
+  log: Logger;
+  instances: Map<string, Instance> | null;
+  commit: string;
+  actor: string;
+}
+
+const CONTAINER_SCHEMA_PATH = '/app/schema.ts';
+
+function portOf(deps: InstanceDeps, rec: ProjectRecord, m: Manifest): number {
+  return deps.driverName === 'process' ? rec.port! : m.runtime.port ?? 3000;
+}
+
+async function buildSpec(ctx: Ctx, rec: ProjectRecord, m: Manifest, specHash: string): Promise<InstanceSpec> {
+  const { deps } = ctx;
+  const port = portOf(deps, rec, m);
+  // Secret values are read only now, at start, and live only in the instance's environment.
+  const refs = rec.secretRefs;
+  const values = await deps.secrets.getMany(Object.values(refs));
+  const secrets = Object.fromEntries(Object.entries(refs).map(([name, ref]) => [name, values[ref]]));
+  const inContainer = deps.driverName !== 'process';
+  const env = renderInstanceEnv({
+    manifest: m, secrets, port,
+    schemaPath: inContainer ? CONTAINER_SCHEMA_PATH : schemaFilePath(deps.stateDir, rec.id),
+    host: inContainer ? '0.0.0.0' : '127.0.0.1',
+  });
+  return {
+    id: rec.id, commit: ctx.commit, image: m.runtime.image, command: m.runtime.command, env,
+    schemaPath: schemaFilePath(deps.stateDir, rec.id), port, resources: m.resources ?? {}, specHash,
+    logDir: logDirOf(deps.stateDir, rec.id),
+  };
+}
+
+export async function ensureInstance(ctx: Ctx, rec: ProjectRecord, m: Manifest, schemaDigest: string): Promise<void> {
+  const { deps } = ctx;
+  if (!ctx.instances) {
+    await setConditions(deps.registry, rec, [{ type: 'Reconciling', status: false, reason: 'DriverUnreachable', message: `the ${deps.driverName} driver is unreachable; instances are left as they are` }]);
+    return;
+  }
+  const specHash = instanceSpecHash({ manifest: m, schemaDigest, port: portOf(deps, rec, m), secretsVersion: rec.secretsVersion, driver: deps.driverName });
+  let inst = ctx.instances.get(rec.id);
+  const events: NewEvent[] = [];
+  if (!inst?.running || inst.specHash !== specHash) {
+    const replacing = inst?.running === true;
+    if (!replacing) {
+      // Not running but should: an exit with code 0 is the schema watcher's restart signal, anything else a crash.
+      const exitCode = inst?.exitCode ?? deps.lastExit.get(rec.id);
+      const decision = deps.backoff.decide(rec.id, exitCode, deps.now());
+      if (!decision.start) return stalled(ctx, rec, decision.waitMs);
+      if (deps.backoff.failures(rec.id) > 0) events.push({ action: 'restart', actor: 'fleet-daemon', commit: ctx.commit, detail: { reason: 'instance exited', exitCode: exitCode ?? null, failures: deps.backoff.failures(rec.id) } });
+    }
+    deps.lastExit.delete(rec.id);
+    try {
+      const spec = await buildSpec(ctx, rec, m, specHash);
+      deps.backoff.started(rec.id, deps.now());
+      inst = await deps.driver.start(spec, { ready: async (up) => (await deps.probe(up)).ok });
+    } catch (err) {
+      deps.backoff.failedStart(rec.id, deps.now());
+      throw err;
+    }
+    events.push({ action: replacing ? 'restart' : 'start', actor: ctx.actor, commit: ctx.commit, detail: { specHash, upstream: inst.upstream, reason: replacing ? 'spec changed' : 'instance not running' } });
+    ctx.log.info({ upstream: inst.upstream, specHash }, replacing ? 'instance replaced' : 'instance started');
+  }
+  // Probe /ready; a just-started instance gets a short grace period within this pass.
+  const health = await probeWithGrace(deps, inst.upstream, events.length > 0 ? deps.readyWaitMs : 0);
+  if (health.ok) deps.backoff.healthy(rec.id, deps.now());
+  const converged = health.ok && inst.specHash === specHash;
+  const status = health.ok ? 'running' : rec.status === 'running' ? 'running' : 'provisioning';
+  const conditions = [
+    { type: 'Healthy' as const, status: health.ok, reason: health.ok ? 'Ready' : 'NotReady', message: health.ok ? '/ready answered 200' : `/ready: ${health.status ?? health.error}` },
+    { type: 'Ready' as const, status: converged, reason: converged ? 'Converged' : 'Progressing', message: converged ? `running ${ctx.commit.slice(0, 7)}` : 'waiting for /ready' },
+    { type: 'Stalled' as const, status: false, reason: 'Running', message: '' },
+    { type: 'Reconciling' as const, status: true, reason: 'Ok', message: '' },
+  ];
+  await deps.registry.updateWithEvents(rec.id, {
+    upstream: inst.upstream, specHash, status, lastHealth: health,
+    conditions: conditions.reduce((cs, c) => withCondition(cs, c), rec.conditions),
+    ...(converged ? { appliedCommit: ctx.commit, schemaVersion: rec.schemaRef.ref, lastError: null } : {}),
+    ...(events.some((e) => e.action === 'restart' && e.actor === 'fleet-daemon') ? { restarts: rec.restarts + 1 } : {}),
+  }, events);
+}
+
+async function probeWithGrace(deps: InstanceDeps, upstream: string, graceMs: number): Promise<Health> {
+  const until = deps.now() + graceMs;
+  for (;;) {
+    const h = await deps.probe(upstream);
+    if (h.ok || deps.now() >= until) return h;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function stalled(ctx: Ctx, rec: ProjectRecord, waitMs: number): Promise<void> {
+  const { deps } = ctx;
+  const failures = deps.backoff.failures(rec.id);
+  const isStalled = deps.backoff.stalled(rec.id);
+  const message = `instance exited ${failures} time(s) in a row; next start in ${Math.ceil(waitMs / 1000)} s; see ${logDirOf(deps.stateDir, rec.id)}/instance.log`;
+  await deps.registry.update(rec.id, {
+    status: isStalled && rec.status !== 'running' ? 'failed' : rec.status,
+    lastHealth: { ok: false, error: 'not running', at: new Date(deps.now()).toISOString() },
+    lastError: message,
+    conditions: [
+      { type: 'Stalled' as const, status: isStalled, reason: isStalled ? 'CrashLoopBackOff' : 'BackOff', message },
+      { type: 'Healthy' as const, status: false, reason: 'NotRunning', message },
+      { type: 'Ready' as const, status: false, reason: 'BackOff', message },
+    ].reduce((cs, c) => withCondition(cs, c), rec.conditions),
+  });
+}
+
+/** Stop the instance if it runs; the database and secrets stay. */
+export async function stopInstance(ctx: Ctx, rec: ProjectRecord, why: 'stopped' | 'removed' | 'deleted'): Promise<void> {
+  const { deps } = ctx;
+  if (!ctx.instances) return;
+  const inst = ctx.instances.get(rec.id);
+  if (inst) {
+    await deps.driver.stop(rec.id);
+    ctx.log.info({ why }, 'instance stopped');
+  }
+  deps.backoff.forget(rec.id);
+  if (rec.status !== 'stopped' || inst || rec.appliedCommit !== ctx.commit) {
+    await deps.registry.update(rec.id, {
+      status: why === 'deleted' ? 'deleted' : 'stopped', upstream: null, lastHealth: null,
+      ...(why !== 'removed' ? { appliedCommit: ctx.commit } : {}),
+      conditions: withCondition(rec.conditions, { type: 'Ready', status: false, reason: why === 'stopped' ? 'Stopped' : why === 'removed' ? 'FolderRemoved' : 'Deleted', message: `instance ${why}; database kept` }),
+    });
+  }
+}
+
+async function setConditions(registry: Registry, rec: ProjectRecord, conds: { type: 'Reconciling'; status: boolean; reason: string; message: string }[]): Promise<void> {
+  await registry.update(rec.id, { conditions: conds.reduce((cs, c) => withCondition(cs, c), rec.conditions) });
+}

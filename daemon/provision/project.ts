@@ -1,0 +1,69 @@
+// Provision what a project needs before its instance can start: secrets, database and role, the schema file.
+// Each step checks before it acts, so running it again (after a crash, every pass) creates nothing twice.
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import type { FleetSecretStore } from '../secrets/refs.ts';
+import { secretRef, resolveRef } from '../secrets/refs.ts';
+import { generatePassword, generateSecret } from '../secrets/generate.ts';
+import type { Manifest } from '../types.ts';
+import { databaseNames, ensureDatabase, instanceDatabaseUrl } from './database.ts';
+
+export interface ProvisionContext {
+  secrets: FleetSecretStore;
+  secretPrefix: string;
+  adminUrl: string;
+  /** Host instances use to reach Postgres, when it differs from the admin URL's (docker network name). */
+  instanceDbHost?: string;
+  stateDir: string;
+}
+
+/** Secret references of a project: the generated ones plus the manifest's, by env name. */
+export function secretRefsOf(ctx: Pick<ProvisionContext, 'secretPrefix'>, m: Manifest): Record<string, string> {
+  const refs: Record<string, string> = {
+    DATABASE_URL: secretRef(ctx.secretPrefix, m.id, 'DATABASE_URL'),
+    JWT_SECRET: secretRef(ctx.secretPrefix, m.id, 'JWT_SECRET'),
+  };
+  for (const [name, ref] of Object.entries(m.secrets ?? {})) refs[name] = resolveRef(ctx.secretPrefix, m.id, ref);
+  return refs;
+}
+
+/** Generate DATABASE_URL and JWT_SECRET when missing, then make the role and database match them. */
+export async function provisionProject(ctx: ProvisionContext, id: string): Promise<{ databaseCreated: boolean }> {
+  const db = databaseNames(id);
+  const urlRef = secretRef(ctx.secretPrefix, id, 'DATABASE_URL');
+  // The secret is written before the role exists: a crash in between leaves a password the next pass applies.
+  if (!(await ctx.secrets.has(urlRef))) {
+    await ctx.secrets.put(urlRef, instanceDatabaseUrl(ctx.adminUrl, db, generatePassword(), ctx.instanceDbHost));
+  }
+  const jwtRef = secretRef(ctx.secretPrefix, id, 'JWT_SECRET');
+  if (!(await ctx.secrets.has(jwtRef))) await ctx.secrets.put(jwtRef, generateSecret(48));
+  const password = decodeURIComponent(new URL(await ctx.secrets.get(urlRef)).password);
+  const { created } = await ensureDatabase(ctx.adminUrl, db, password);
+  return { databaseCreated: created };
+}
+
+export function schemaFilePath(stateDir: string, id: string): string {
+  return join(stateDir, 'projects', id, 'schema.ts');
+}
+
+export function logDirOf(stateDir: string, id: string): string {
+  return join(stateDir, 'projects', id, 'logs');
+}
+
+/**
+ * Write schema.ts when its content differs from what is on disk. Written in place (not renamed) so a file
+ * bind-mounted into a container sees the new content; the schema watcher keys on mtime.
+ */
+export function materializeSchema(stateDir: string, id: string, content: string): { written: boolean; path: string } {
+  const path = schemaFilePath(stateDir, id);
+  const want = digest(content);
+  if (existsSync(path) && digest(readFileSync(path, 'utf8')) === want) return { written: false, path };
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, content);
+  return { written: true, path };
+}
+
+function digest(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}

@@ -1,0 +1,53 @@
+// Registry schema, applied in order at start. Each entry runs once, inside a transaction, recorded in fleet_migrations.
+export const migrations: string[] = [
+  `
+  CREATE TABLE projects (
+    id              TEXT PRIMARY KEY,
+    display_name    TEXT NOT NULL,
+    -- Not UNIQUE in the database: validation enforces unique hostnames per commit, and a commit that swaps two
+    -- hostnames must be appliable one row at a time. The gateway renders only present rows.
+    hostname        TEXT,
+    aliases         TEXT[] NOT NULL DEFAULT '{}',
+    database_url    TEXT NOT NULL,            -- secret-store reference, never the URL itself
+    database_name   TEXT NOT NULL,
+    role_name       TEXT NOT NULL,
+    schema_ref      JSONB NOT NULL,           -- { type: "git", repo, path, ref: <commit sha> }
+    schema_version  TEXT,                     -- commit whose schema the instance runs
+    schema_digest   TEXT,                     -- sha256 of the materialized schema file
+    schema_history  TEXT[] NOT NULL DEFAULT '{}',
+    upstream        TEXT,
+    port            INT UNIQUE,
+    env             JSONB NOT NULL DEFAULT '{}',
+    secret_refs     JSONB NOT NULL DEFAULT '{}',
+    manifest        JSONB NOT NULL,           -- last applied manifest
+    present         BOOLEAN NOT NULL DEFAULT true,
+    status          TEXT NOT NULL,
+    desired_state   TEXT NOT NULL DEFAULT 'running',
+    observed_commit TEXT,
+    applied_commit  TEXT,
+    spec_hash       TEXT,
+    secrets_version INT NOT NULL DEFAULT 0,
+    restarts        INT NOT NULL DEFAULT 0,
+    last_health     JSONB,
+    conditions      JSONB NOT NULL DEFAULT '[]',
+    last_error      TEXT,
+    created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at      TIMESTAMPTZ NOT NULL DEFAULT now()
+  );
+  CREATE TABLE project_events (
+    id          BIGSERIAL PRIMARY KEY,
+    project_id  TEXT NOT NULL REFERENCES projects(id),
+    action      TEXT NOT NULL,
+    actor       TEXT,
+    commit      TEXT,
+    detail      JSONB,
+    at          TIMESTAMPTZ NOT NULL DEFAULT now()
+  );
+  CREATE INDEX project_events_project ON project_events (project_id, id);
+  CREATE TABLE fleet_state (
+    key   TEXT PRIMARY KEY,
+    value JSONB NOT NULL,
+    at    TIMESTAMPTZ NOT NULL DEFAULT now()
+  );
+  `,
+];

@@ -1,0 +1,267 @@
+// The registry: the `projects` and `project_events` tables in the control plane's own database.
+// It stores secret references only; nothing here ever holds a secret value.
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { FleetError } from '../errors.ts';
+import type { Condition, Manifest, ProjectStatus, RegistryRow } from '../types.ts';
+import { migrations } from './migrations.ts';
+
+/** A registry row with the bookkeeping only the daemon needs. */
+export interface ProjectRecord extends RegistryRow {
+  databaseUrlRef: string;
+  databaseName: string;
+  roleName: string;
+  schemaRef: { type: 'git'; repo: string; path: string; ref: string };
+  schemaHistory: string[];
+  env: Record<string, string>;
+  present: boolean;
+  specHash: string | null;
+  secretsVersion: number;
+  restarts: number;
+  lastError: string | null;
+  createdAt: string;
+}
+
+export interface ProjectEvent {
+  id: number;
+  projectId: string;
+  action: string;
+  actor: string | null;
+  commit: string | null;
+  detail: Record<string, unknown> | null;
+  at: string;
+}
+
+const columns: Record<string, string> = {
+  displayName: 'display_name', hostname: 'hostname', aliases: 'aliases', databaseUrlRef: 'database_url',
+  databaseName: 'database_name', roleName: 'role_name', schemaRef: 'schema_ref', schemaVersion: 'schema_version',
+  schemaDigest: 'schema_digest', schemaHistory: 'schema_history', upstream: 'upstream', port: 'port', env: 'env',
+  secretRefs: 'secret_refs', manifest: 'manifest', present: 'present', status: 'status',
+  desiredState: 'desired_state', observedCommit: 'observed_commit', appliedCommit: 'applied_commit',
+  specHash: 'spec_hash', secretsVersion: 'secrets_version', restarts: 'restarts', lastHealth: 'last_health',
+  conditions: 'conditions', lastError: 'last_error',
+};
+const jsonColumns = new Set(['schema_ref', 'env', 'secret_refs', 'manifest', 'last_health', 'conditions']);
+
+function toRecord(r: Record<string, any>): ProjectRecord {
+  return {
+    id: r.id, displayName: r.display_name, hostname: r.hostname, aliases: r.aliases,
+    status: r.status as ProjectStatus, desiredState: r.desired_state, upstream: r.upstream,
+    schemaVersion: r.schema_version, schemaDigest: r.schema_digest, observedCommit: r.observed_commit,
+    appliedCommit: r.applied_commit, lastHealth: r.last_health, conditions: r.conditions ?? [],
+    manifest: r.present ? (r.manifest as Manifest) : null, secretRefs: r.secret_refs ?? {}, port: r.port,
+    updatedAt: r.updated_at?.toISOString?.() ?? String(r.updated_at),
+    databaseUrlRef: r.database_url, databaseName: r.database_name, roleName: r.role_name, schemaRef: r.schema_ref,
+    schemaHistory: r.schema_history ?? [], env: r.env ?? {}, present: r.present, specHash: r.spec_hash,
+    secretsVersion: r.secrets_version, restarts: r.restarts, lastError: r.last_error,
+    createdAt: r.created_at?.toISOString?.() ?? String(r.created_at),
+  };
+}
+
+/** The last applied manifest, also for a removed project (whose RegistryRow.manifest is null). */
+export function lastManifest(rec: ProjectRecord & { _manifest?: Manifest }): Manifest | null {
+  return rec._manifest ?? rec.manifest;
+}
+
+export interface NewEvent {
+  action: string;
+  actor?: string | null;
+  commit?: string | null;
+  detail?: object;
+}
+
+const INSERT_EVENT = 'INSERT INTO project_events (project_id, action, actor, commit, detail) VALUES ($1, $2, $3, $4, $5)';
+
+function eventParams(projectId: string, e: NewEvent): unknown[] {
+  return [projectId, e.action, e.actor ?? null, e.commit ?? null, e.detail ? JSON.stringify(e.detail) : null];
+}
+
+// A fixed advisory-lock key: "one daemon reconciles at a time" for this registry database.
+const LOCK_KEY = 0x61746f6d; // "atom"
+
+export class Registry {
+  private readonly pool: pg.Pool;
+  private lockClient: pg.Client | null = null;
+
+  constructor(readonly url: string, private readonly log: Logger) {
+    this.pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 5000 });
+    // An idle client losing its server must not crash the daemon: the next query reports it.
+    this.pool.on('error', (err) => this.log.warn({ err: { message: err.message } }, 'registry connection lost'));
+  }
+
+  private async query<T = any>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<T & pg.QueryResultRow>> {
+    try {
+      return await this.pool.query(sql, params);
+    } catch (err: any) {
+      if (isConnectionError(err)) {
+        throw new FleetError('POSTGRES_UNREACHABLE', `registry database is unreachable: ${err.code ?? err.message}`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async migrate(): Promise<void> {
+    const client = await this.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY + 1]);
+      await client.query('CREATE TABLE IF NOT EXISTS fleet_migrations (version INT PRIMARY KEY, at TIMESTAMPTZ NOT NULL DEFAULT now())');
+      const done = new Set((await client.query('SELECT version FROM fleet_migrations')).rows.map((r) => r.version));
+      for (const [i, sql] of migrations.entries()) {
+        if (done.has(i + 1)) continue;
+        await client.query(sql);
+        await client.query('INSERT INTO fleet_migrations (version) VALUES ($1)', [i + 1]);
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (err: any) {
+      throw new FleetError('POSTGRES_UNREACHABLE', `registry database is unreachable: ${err.code ?? err.message}`, { cause: err });
+    }
+  }
+
+  /** Try once to become the one reconciling daemon; true when this process holds the lock. */
+  async tryLock(): Promise<boolean> {
+    if (this.lockClient) {
+      // Still ours only while its session lives.
+      try {
+        await this.lockClient.query('SELECT 1');
+        return true;
+      } catch {
+        await this.releaseLockClient();
+      }
+    }
+    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 5000 });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      const { rows } = await client.query('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY]);
+      if (rows[0].ok) {
+        this.lockClient = client;
+        return true;
+      }
+      await client.end();
+      return false;
+    } catch (err: any) {
+      await client.end().catch(() => {});
+      throw new FleetError('POSTGRES_UNREACHABLE', `registry database is unreachable: ${err.code ?? err.message}`, { cause: err });
+    }
+  }
+
+  private async releaseLockClient(): Promise<void> {
+    const c = this.lockClient;
+    this.lockClient = null;
+    await c?.end().catch(() => {});
+  }
+
+  async list(): Promise<ProjectRecord[]> {
+    const { rows } = await this.query('SELECT * FROM projects ORDER BY id');
+    return rows.map((r) => Object.assign(toRecord(r), { _manifest: r.manifest as Manifest }));
+  }
+
+  async get(id: string): Promise<ProjectRecord | null> {
+    const { rows } = await this.query('SELECT * FROM projects WHERE id = $1', [id]);
+    return rows[0] ? Object.assign(toRecord(rows[0]), { _manifest: rows[0].manifest as Manifest }) : null;
+  }
+
+  /** Insert a project row when it does not exist yet; an existing row is left as it is. */
+  async insert(rec: Partial<ProjectRecord> & { id: string; manifest: Manifest }): Promise<void> {
+    const entries = Object.entries(rec).filter(([k, v]) => columns[k] && v !== undefined);
+    const names = ['id', ...entries.map(([k]) => columns[k])];
+    const values = [rec.id, ...entries.map(([k, v]) => encode(columns[k], v))];
+    const ph = values.map((_, i) => `$${i + 1}`).join(', ');
+    await this.query(`INSERT INTO projects (${names.join(', ')}) VALUES (${ph}) ON CONFLICT (id) DO NOTHING`, values);
+  }
+
+  async update(id: string, patch: Partial<ProjectRecord>): Promise<void> {
+    await this.updateWithEvents(id, patch, []);
+  }
+
+  /** Update a row and record its events in one transaction, so a crash never records one without the other. */
+  async updateWithEvents(id: string, patch: Partial<ProjectRecord>, events: NewEvent[]): Promise<void> {
+    const entries = Object.entries(patch).filter(([k, v]) => columns[k] && v !== undefined);
+    if (entries.length === 0 && events.length === 0) return;
+    const client = await this.connect();
+    try {
+      await client.query('BEGIN');
+      if (entries.length > 0) {
+        const sets = entries.map(([k], i) => `${columns[k]} = $${i + 2}`);
+        const values = entries.map(([k, v]) => encode(columns[k], v));
+        await client.query(`UPDATE projects SET ${sets.join(', ')}, updated_at = now() WHERE id = $1`, [id, ...values]);
+      }
+      for (const e of events) await client.query(INSERT_EVENT, eventParams(id, e));
+      await client.query('COMMIT');
+    } catch (err: any) {
+      await client.query('ROLLBACK').catch(() => {});
+      if (isConnectionError(err)) throw new FleetError('POSTGRES_UNREACHABLE', `registry database is unreachable: ${err.code ?? err.message}`, { cause: err });
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async event(projectId: string, action: string, e: Omit<NewEvent, 'action'>): Promise<void> {
+    await this.query(INSERT_EVENT, eventParams(projectId, { ...e, action }));
+  }
+
+  async events(projectId?: string, limit = 200): Promise<ProjectEvent[]> {
+    const { rows } = projectId
+      ? await this.query('SELECT * FROM project_events WHERE project_id = $1 ORDER BY id DESC LIMIT $2', [projectId, limit])
+      : await this.query('SELECT * FROM project_events ORDER BY id DESC LIMIT $1', [limit]);
+    return rows.reverse().map((r) => ({
+      id: Number(r.id), projectId: r.project_id, action: r.action, actor: r.actor, commit: r.commit,
+      detail: r.detail, at: r.at.toISOString(),
+    }));
+  }
+
+  /** Ports already given to projects, so a new project gets a stable port nobody else holds. */
+  async usedPorts(): Promise<Set<number>> {
+    const { rows } = await this.query('SELECT port FROM projects WHERE port IS NOT NULL');
+    return new Set(rows.map((r) => r.port));
+  }
+
+  async getState<T>(key: string): Promise<T | null> {
+    const { rows } = await this.query('SELECT value FROM fleet_state WHERE key = $1', [key]);
+    return rows[0] ? (rows[0].value as T) : null;
+  }
+
+  async setState(key: string, value: unknown): Promise<void> {
+    await this.query(
+      'INSERT INTO fleet_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2, at = now()',
+      [key, JSON.stringify(value)],
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.releaseLockClient();
+    await this.pool.end().catch(() => {});
+  }
+}
+
+function encode(column: string, v: unknown): unknown {
+  return jsonColumns.has(column) && v !== null ? JSON.stringify(v) : v;
+}
+
+export function isConnectionError(err: any): boolean {
+  const code = err?.code ?? '';
+  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', '57P01', '57P02', '57P03', '08006', '08001', '08003'].includes(code)
+    || /Connection terminated|timeout exceeded when trying to connect/i.test(err?.message ?? '');
+}
+
+/** Replace the condition of the same type, keeping the others (pure). */
+export function withCondition(conds: Condition[], c: Omit<Condition, 'at'>, now = new Date()): Condition[] {
+  const prev = conds.find((x) => x.type === c.type);
+  // Keep the time of the last transition, as Kubernetes conditions do, so "since when" stays meaningful.
+  const unchanged = prev && prev.status === c.status && prev.reason === c.reason && prev.message === c.message;
+  const next: Condition = unchanged ? prev : { ...c, at: now.toISOString() };
+  return [...conds.filter((x) => x.type !== c.type), next].sort((a, b) => a.type.localeCompare(b.type));
+}

@@ -1,0 +1,75 @@
+// `fleet daemon`: follow the tracked branch and converge the fleet until stopped (SIGINT/SIGTERM).
+import type { Command } from '../fleet.ts';
+import { join, resolve } from 'node:path';
+import { FleetError } from '../../daemon/errors.ts';
+import { bootDaemon } from '../../daemon/boot.ts';
+import { createLogger } from '../../daemon/log.ts';
+import { loadFleetConfig } from '../../daemon/manifest/fleet-config.ts';
+import { resolveDatabases } from '../../daemon/postgres/resolve.ts';
+import { createSecretStore } from '../../daemon/secrets/index.ts';
+import { bootstrapRemote } from '../../daemon/git/bootstrap.ts';
+import { startLocalCaddy } from '../../daemon/gateway/local-caddy.ts';
+import { printUrlsOnChange } from '../../daemon/urls.ts';
+
+const command: Command = {
+  summary: 'Run the watcher daemon: follow the tracked branch and converge databases, secrets, instances and the gateway.',
+  usage: 'fleet daemon [--dev] [--watch-worktree] [--remote URL] [--state-dir DIR] [--registry URL] [--postgres URL] [--http-port N] [--interval SECONDS] [--no-gateway]',
+  options: {
+    dev: { type: 'boolean' },
+    'watch-worktree': { type: 'boolean' },
+    remote: { type: 'string' },
+    'state-dir': { type: 'string' },
+    registry: { type: 'string' },
+    postgres: { type: 'string' },
+    'http-port': { type: 'string' },
+    interval: { type: 'string' },
+    'no-gateway': { type: 'boolean' },
+  },
+  async run({ values, repo }) {
+    const v = values as Record<string, string | boolean | undefined>;
+    const env = process.env;
+    const log = createLogger({ level: (env.LOG_LEVEL as 'info') ?? 'info' });
+    const repoDir = resolve(repo);
+    const stateDir = resolve(String(v['state-dir'] ?? env.FLEET_STATE_DIR ?? join(repoDir, '.fleet')));
+    const remoteUrl = (v.remote as string | undefined) ?? env.FLEET_REPO_URL;
+    const fleet = remoteUrl
+      ? await bootstrapRemote({ url: remoteUrl, stateDir, log, env })
+      : await loadFleetConfig(join(repoDir, 'fleet.yaml'), { repoDir });
+    const secrets = createSecretStore(fleet.secretStore, { stateDir, log });
+    const dbs = await resolveDatabases({
+      fleet, secrets, stateDir, log,
+      registry: (v.registry as string | undefined) ?? env.FLEET_REGISTRY_URL,
+      admin: (v.postgres as string | undefined) ?? env.FLEET_POSTGRES_URL,
+    });
+    const noGateway = v['no-gateway'] === true;
+    const caddy = v.dev && !noGateway ? await startLocalCaddy({ adminUrl: fleet.gateway.admin, stateDir, log }) : null;
+    const httpPort = Number(v['http-port'] ?? env.FLEET_HTTP_PORT ?? 8081);
+    const intervalSec = Number(v.interval ?? env.FLEET_INTERVAL ?? 5);
+    if (!Number.isFinite(httpPort) || !Number.isFinite(intervalSec) || intervalSec <= 0) {
+      throw new FleetError('USAGE', '--http-port and --interval take numbers (seconds for --interval)');
+    }
+    const running = await bootDaemon({
+      log, repoDir, remoteUrl, fleet, stateDir, registryUrl: dbs.registryUrl, adminUrl: dbs.adminUrl, httpPort,
+      httpHost: env.FLEET_HTTP_HOST,
+      intervalMs: intervalSec * 1000, watchWorktree: v['watch-worktree'] === true, secrets,
+      caddyAdmin: noGateway ? null : fleet.gateway.admin,
+      webhookSecret: fleet.git?.webhookSecret ? await secrets.get(fleet.git.webhookSecret) : undefined,
+    });
+    const stopUrls = v.dev ? printUrlsOnChange(running.daemon, fleet) : () => {};
+    await new Promise<void>((resolveStop) => {
+      const stop = (signal: string) => {
+        log.info({ signal }, 'stopping: instances keep running and are re-adopted at the next start');
+        resolveStop();
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+    stopUrls();
+    await running.stop();
+    await caddy?.stop();
+    await dbs.stop();
+    return 0;
+  },
+};
+
+export default command;

@@ -1,0 +1,63 @@
+// `fleet status`: the fleet as the registry sees it: state, health, applied commit, drift and last error.
+import type { Command } from '../fleet.ts';
+import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { createLogger } from '../../daemon/log.ts';
+import { FleetError } from '../../daemon/errors.ts';
+import { loadFleetConfig } from '../../daemon/manifest/fleet-config.ts';
+import { embeddedRegistryUrl } from '../../daemon/postgres/resolve.ts';
+import { Registry, type ProjectRecord } from '../../daemon/registry/registry.ts';
+
+const short = (c: string | null) => (c ? c.slice(0, 7) : '-');
+
+export function statusLine(p: ProjectRecord): string[] {
+  const health = p.lastHealth ? (p.lastHealth.ok ? 'healthy' : `unhealthy (${p.lastHealth.status ?? p.lastHealth.error})`) : '-';
+  const state = p.present ? (p.desiredState === p.status || p.status === 'deleted' ? p.status : `${p.status}→${p.desiredState}`) : `${p.status} (folder removed)`;
+  const drift = p.observedCommit && p.appliedCommit !== p.observedCommit ? `yes (${short(p.observedCommit)})` : 'no';
+  const problem = p.conditions.find((c) => (c.type === 'Invalid' && c.status) || (c.type === 'Stalled' && c.status) || (c.type === 'Reconciling' && !c.status));
+  return [p.id, state, health, short(p.appliedCommit), drift, problem ? `${problem.reason}: ${problem.message}` : (p.lastError ?? '')];
+}
+
+export function renderTable(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd()).join('\n');
+}
+
+const command: Command = {
+  summary: 'Print the fleet: id, state, health, applied commit, drift (desired commit ≠ applied) and last error.',
+  usage: 'fleet status [--registry URL] [--format text|json]',
+  options: { registry: { type: 'string' }, format: { type: 'string', default: 'text' } },
+  async run({ values, repo }) {
+    const url = (values.registry as string | undefined) ?? process.env.FLEET_REGISTRY_URL ?? (await defaultUrl(repo));
+    const registry = new Registry(url, createLogger({ level: 'silent' }));
+    try {
+      let projects: ProjectRecord[];
+      try {
+        projects = await registry.list();
+      } catch (err) {
+        throw new FleetError('POSTGRES_UNREACHABLE', 'the registry is unreachable: is the daemon running (npm start)? Or pass --registry URL / FLEET_REGISTRY_URL', { cause: err });
+      }
+      if (values.format === 'json') {
+        console.log(JSON.stringify(projects.map(({ manifest: _m, ...p }) => p), null, 2));
+        return 0;
+      }
+      if (projects.length === 0) {
+        console.log('no projects registered yet');
+        return 0;
+      }
+      const header = ['ID', 'STATE', 'HEALTH', 'APPLIED', 'DRIFT', 'LAST ERROR'];
+      console.log(renderTable([header, ...projects.map(statusLine)]));
+      return 0;
+    } finally {
+      await registry.close();
+    }
+  },
+};
+
+async function defaultUrl(repo: string): Promise<string> {
+  const file = join(resolve(repo), 'fleet.yaml');
+  if (existsSync(file) && (await loadFleetConfig(file)).postgres.admin === 'embedded') return embeddedRegistryUrl();
+  throw new FleetError('USAGE', 'where is the registry? pass --registry URL or set FLEET_REGISTRY_URL');
+}
+
+export default command;
