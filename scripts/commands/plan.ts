@@ -6,6 +6,12 @@ import { formatIssue } from '../../daemon/manifest/parse.ts';
 import { actualFromDesired, plan } from '../../daemon/plan.ts';
 import { formatPlanMarkdown, formatPlanText } from '../../daemon/plan-format.ts';
 import type { Action, ActualProject, DesiredFleet } from '../../daemon/types.ts';
+import { join, resolve } from 'node:path';
+import { createLogger, redactUrl } from '../../daemon/log.ts';
+import { loadFleetConfig } from '../../daemon/manifest/fleet-config.ts';
+import { embeddedRegistryUrl } from '../../daemon/postgres/resolve.ts';
+import { Registry } from '../../daemon/registry/registry.ts';
+import { toActual } from '../../daemon/reconcile.ts';
 
 /** `json` prints the actions themselves, for scripts and tests. */
 export type PlanFormat = 'text' | 'markdown' | 'json';
@@ -32,22 +38,20 @@ function headIssues(head: FleetRead): string[] {
 
 const command: Command = {
   summary: 'Show what applying a commit would change, compared to a base commit.',
-  usage: 'fleet plan --base <rev> [--head <rev>] [--format text|markdown|json] [--against-registry]',
+  usage: 'fleet plan --base <rev> [--head <rev>] [--format text|markdown|json] | fleet plan --against-registry [--head <rev>] [--registry URL]',
   options: {
     base: { type: 'string' },
     head: { type: 'string', default: 'HEAD' },
     format: { type: 'string', default: 'text' },
     'against-registry': { type: 'boolean', default: false },
+    registry: { type: 'string' },
   },
   async run({ values, repo }) {
     const format = String(values.format);
     if (format !== 'text' && format !== 'markdown' && format !== 'json') {
       throw new FleetError('USAGE', `--format must be text, markdown or json, not "${format}"`);
     }
-    if (values['against-registry']) {
-      console.error('fleet plan --against-registry: not available yet; use --base <rev> to compare two commits');
-      return 2;
-    }
+    if (values['against-registry']) return planAgainstRegistry(repo, values, format as PlanFormat);
     if (typeof values.base !== 'string') {
       console.error(`fleet plan: --base <rev> is required (a branch, tag or commit)\nusage: ${command.usage}`);
       return 2;
@@ -71,5 +75,34 @@ const command: Command = {
     return 0;
   },
 };
+
+/** HEAD (or --head) against what the daemon's registry says is deployed. */
+async function planAgainstRegistry(repo: string, values: Record<string, unknown>, format: PlanFormat): Promise<number> {
+  const url = (values.registry as string | undefined) ?? process.env.FLEET_REGISTRY_URL ?? (await defaultRegistryUrl(repo));
+  const registry = new Registry(url, createLogger({ level: 'silent' }));
+  try {
+    let records;
+    try {
+      records = await registry.list();
+    } catch (err) {
+      throw new FleetError('POSTGRES_UNREACHABLE', `the registry at ${redactUrl(url)} is unreachable: pass --registry URL, or plan two commits with --base`, { cause: err });
+    }
+    const headSha = await resolveRev(repo, String(values.head));
+    const head = await createCommitReader(repo).read(headSha);
+    const { output } = runPlan(head, records.map(toActual), format, `Fleet plan: registry → ${short(headSha)}`);
+    console.log(output);
+    const issues = headIssues(head);
+    for (const line of issues) console.error(line);
+    return issues.length ? 1 : 0;
+  } finally {
+    await registry.close();
+  }
+}
+
+async function defaultRegistryUrl(repo: string): Promise<string> {
+  const fleet = await loadFleetConfig(join(resolve(repo), 'fleet.yaml'));
+  if (fleet.postgres.admin === 'embedded') return embeddedRegistryUrl();
+  throw new FleetError('USAGE', '--against-registry needs --registry URL or FLEET_REGISTRY_URL');
+}
 
 export default command;

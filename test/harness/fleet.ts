@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { expect } from 'vitest';
+import { vi } from 'vitest';
 import { bootDaemon, type BootOptions, type RunningDaemon } from '../../daemon/boot.ts';
 import { createProcessDriver } from '../../daemon/drivers/process.ts';
 import { createLogger } from '../../daemon/log.ts';
@@ -66,10 +66,13 @@ export async function createFleet(opts: { pg?: TestPostgres } = {}): Promise<Tes
     },
     async until(id, check, timeoutMs = 30_000) {
       let last: ProjectRecord | null = null;
-      await expect.poll(async () => {
+      // vi.waitFor works in hooks too (expect.poll only inside a test).
+      await vi.waitFor(async () => {
         last = await fleet.project(id).catch(() => null);
-        return last !== null && check(last);
-      }, { timeout: timeoutMs, interval: 100 }).toBe(true);
+        if (!last || !check(last)) {
+          throw new Error(`project ${id} not there yet: ${JSON.stringify(last && { status: last.status, applied: last.appliedCommit, observed: last.observedCommit, error: last.lastError })}`);
+        }
+      }, { timeout: timeoutMs, interval: 100 });
       return last!;
     },
     async get(id, path) {
