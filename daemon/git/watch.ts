@@ -96,7 +96,7 @@ export function createPoller(fn: () => Promise<void> | void, opts: PollerOptions
   let inflight: Promise<void> | undefined;
   let again = false;
 
-  const nextDelay = () => Math.max(0, opts.intervalMs * (1 + jitter * (2 * random() - 1)));
+  const nextDelay = () => Math.max(0, Math.round(opts.intervalMs * (1 + jitter * (2 * random() - 1))));
 
   const tick = async () => {
     try {
