@@ -37,6 +37,7 @@ export interface BootOptions {
   driver?: Driver;
   secrets?: FleetSecretStore;
   webhookSecret?: string;
+  backupDir?: string;
 }
 
 export interface RunningDaemon {
@@ -73,7 +74,7 @@ export async function bootDaemon(o: BootOptions): Promise<RunningDaemon> {
     log, stateDir, registryUrl: o.registryUrl, adminUrl: o.adminUrl, instanceDbHost: fleet.postgres.instanceHost,
     source, worktree: o.watchWorktree, driver, driverName: fleet.driver, secrets, secretPrefix: fleet.secretStore.prefix,
     repoUrl: o.remoteUrl ?? resolve(o.repoDir), intervalMs: o.intervalMs, fetchIntervalMs: o.remoteUrl ? fleet.pollInterval * 1000 : 0,
-    backoff: o.backoff,
+    backoff: o.backoff, backupDir: o.backupDir,
     gateway: caddyAdmin ? {
       caddy: createCaddyGateway({ adminUrl: caddyAdmin, log }), override: o.gatewayOverride,
       permissionUrl: fleet.gateway.onDemandTls ? `${http.url}/gateway/allow` : undefined,

@@ -38,6 +38,8 @@ export interface DaemonOptions {
   /** Milliseconds between fetches of a remote (the poll interval); a local source is read every pass. */
   fetchIntervalMs?: number;
   portBase?: number;
+  /** Where guarded deletes put their pg_dump (default <stateDir>/backups). */
+  backupDir?: string;
   readyWaitMs?: number;
   backoff?: BackoffOptions;
   gateway?: GatewaySync | null;
@@ -74,7 +76,7 @@ export class Daemon {
     this.deps = {
       registry: this.registry, driver: opts.driver, driverName: opts.driverName, log,
       secrets: opts.secrets, secretPrefix: opts.secretPrefix, adminUrl: opts.adminUrl, instanceDbHost: opts.instanceDbHost,
-      stateDir: opts.stateDir, repoUrl: opts.repoUrl, portBase: opts.portBase ?? 4100, backupDir: join(opts.stateDir, 'backups'),
+      stateDir: opts.stateDir, repoUrl: opts.repoUrl, portBase: opts.portBase ?? 4100, backupDir: opts.backupDir ?? join(opts.stateDir, 'backups'),
       backoff: new Backoff(opts.backoff), probe: opts.probe ?? ((u) => probeReady(u)), lastExit,
       provisioned: new Set(), readyWaitMs: opts.readyWaitMs ?? 5000, now: () => Date.now(),
       provisionProject: (id) => provisionProject(this.deps, id),

@@ -81,17 +81,17 @@ function pgDumpPath(): string {
 
 /** A fresh plain-SQL dump of the project's database; throws DELETE_GUARD when it cannot be made. */
 export async function backupDatabase(adminUrl: string, db: ProjectDatabase, dir: string): Promise<string> {
-  mkdirSync(dir, { recursive: true });
   const file = join(dir, `${db.database}-${new Date().toISOString().replace(/[:.]/g, '-')}.sql`);
   const u = new URL(adminUrl);
   const password = decodeURIComponent(u.password);
   u.password = '';
   u.pathname = `/${db.database}`;
   try {
+    mkdirSync(dir, { recursive: true });
     // The password goes through the environment, so it never shows in the process list or an error message.
     await run(pgDumpPath(), ['--no-owner', '--file', file, u.toString()], { env: { ...process.env, PGPASSWORD: password } });
   } catch (err: any) {
-    throw new FleetError('DELETE_GUARD', `backup of ${db.database} failed, database kept: ${String(err.stderr ?? err.code).trim()}`, { project: db.project, cause: err });
+    throw new FleetError('DELETE_GUARD', `backup of ${db.database} failed, database kept: ${String(err.stderr || err.code || err.message).trim()}`, { project: db.project, cause: err });
   }
   return file;
 }

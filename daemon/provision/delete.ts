@@ -10,6 +10,7 @@ import type { ReconcileContext } from '../reconcile.ts';
 export async function deleteProject(ctx: ReconcileContext, rec: ProjectRecord, d: DesiredProject): Promise<void> {
   const { deps } = ctx;
   if (rec.status === 'deleted') return;
+  await deps.registry.update(rec.id, { observedCommit: ctx.commit });
   // 1. Stop the instance first: nothing may write while the backup runs.
   await stopInstance(ctx, rec, 'stopped');
   const detail: Record<string, unknown> = { reason: `state: deleted confirmed for ${rec.id}` };

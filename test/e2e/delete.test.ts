@@ -1,0 +1,68 @@
+// Guarded delete: a database is dropped only on a confirmed manifest change, and only after a fresh backup.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import pg from 'pg';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createFleet, type TestFleet } from '../harness/fleet.ts';
+import { writeProject } from '../harness/git.ts';
+
+let f: TestFleet;
+
+async function adminQuery(sql: string, params: unknown[] = []) {
+  const c = new pg.Client(f.pg.url);
+  await c.connect();
+  try {
+    return (await c.query(sql, params)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+beforeAll(async () => {
+  f = await createFleet();
+  for (const id of ['keep', 'drop', 'guard']) writeProject(f.repo, id);
+  const c1 = f.repo.commit('three projects');
+  await f.boot();
+  for (const id of ['keep', 'drop', 'guard']) await f.until(id, (p) => p.status === 'running' && p.appliedCommit === c1);
+  const url = await f.running!.secrets.get('/atomo/drop/DATABASE_URL');
+  const c = new pg.Client(url);
+  await c.connect();
+  await c.query(`INSERT INTO widgets (id, data) VALUES ('w1', '{"name":"precious"}')`);
+  await c.end();
+});
+afterAll(async () => f?.destroy());
+
+it('state: deleted without dropDatabase stops the instance and keeps the database', async () => {
+  writeProject(f.repo, 'keep', { manifest: { state: 'deleted', deletion: { confirm: 'keep' } } });
+  const c = f.repo.commit('delete keep, keep its data');
+  const rec = await f.until('keep', (p) => p.status === 'deleted' && p.appliedCommit === c);
+  expect(rec.upstream).toBeNull();
+  expect(await adminQuery("SELECT 1 FROM pg_database WHERE datname = 'atomo_keep'")).toHaveLength(1);
+  expect((await f.events('keep')).filter((e) => e.action === 'delete')).toHaveLength(1);
+});
+
+it('dropDatabase: true takes a fresh backup, then drops database, role and generated secrets', async () => {
+  writeProject(f.repo, 'drop', { manifest: { state: 'deleted', deletion: { confirm: 'drop', dropDatabase: true } } });
+  const c = f.repo.commit('delete drop with its database');
+  await f.until('drop', (p) => p.status === 'deleted' && p.appliedCommit === c);
+  expect(await adminQuery("SELECT 1 FROM pg_database WHERE datname = 'atomo_drop'")).toHaveLength(0);
+  expect(await adminQuery("SELECT 1 FROM pg_roles WHERE rolname = 'atomo_drop'")).toHaveLength(0);
+  expect(await f.running!.secrets.has('/atomo/drop/DATABASE_URL')).toBe(false);
+  const [event] = (await f.running!.daemon.registry.events('drop')).filter((e) => e.action === 'delete');
+  const backup = String(event.detail?.backup);
+  expect(readFileSync(backup, 'utf8')).toContain('precious');
+  // Other projects are untouched.
+  expect((await f.project('guard'))!.status).toBe('running');
+});
+
+it('a failed backup keeps the database and says why', async () => {
+  // The backup folder cannot be created: a file stands where it should be.
+  writeFileSync(join(f.stateDir, 'backups-blocked'), 'x');
+  await f.stopDaemon();
+  await f.boot({ backupDir: join(f.stateDir, 'backups-blocked', 'sub') });
+  writeProject(f.repo, 'guard', { manifest: { state: 'deleted', deletion: { confirm: 'guard', dropDatabase: true } } });
+  const c = f.repo.commit('delete guard');
+  const rec = await f.until('guard', (p) => p.observedCommit === c && /backup of atomo_guard failed, database kept/.test(p.lastError ?? ''));
+  expect(rec.status).not.toBe('deleted');
+  expect(await adminQuery("SELECT 1 FROM pg_database WHERE datname = 'atomo_guard'")).toHaveLength(1);
+});
