@@ -16,6 +16,7 @@ import { reconcile, type ReconcileDeps } from './reconcile.ts';
 import type { FleetSecretStore } from './secrets/refs.ts';
 import type { Driver, FleetConfig } from './types.ts';
 import { syncGateway, type GatewaySync } from './gateway-sync.ts';
+import { BackupScheduler } from './backups.ts';
 
 export interface DaemonOptions {
   log: Logger;
@@ -54,6 +55,7 @@ export interface PassResult {
 
 export class Daemon {
   readonly registry: Registry;
+  readonly backups: BackupScheduler;
   private readonly reader;
   private readonly poller;
   private readonly deps: ReconcileDeps;
@@ -73,6 +75,7 @@ export class Daemon {
     this.registry = new Registry(opts.registryUrl, log.child({ component: 'registry' }));
     this.reader = createCommitReader(opts.source.dir);
     const lastExit = new Map<string, number | null>();
+    this.backups = new BackupScheduler({ adminUrl: opts.adminUrl, dir: opts.backupDir ?? join(opts.stateDir, 'backups'), registry: this.registry, log });
     this.deps = {
       registry: this.registry, driver: opts.driver, driverName: opts.driverName, log,
       secrets: opts.secrets, secretPrefix: opts.secretPrefix, adminUrl: opts.adminUrl, instanceDbHost: opts.instanceDbHost,
@@ -104,6 +107,7 @@ export class Daemon {
 
   async stop(): Promise<void> {
     await this.poller.stop();
+    this.backups.stop();
     await this.opts.driver.close?.();
     await this.opts.source.close();
     await this.registry.close();
@@ -120,6 +124,7 @@ export class Daemon {
       const desired = await this.observe();
       // 3. Converge projects, then the gateway from the registry.
       const { failed } = await reconcile(this.deps, { desired, author: this.head?.author ?? 'fleet-daemon' });
+      this.backups.sync(await this.registry.list());
       if (this.opts.gateway) await syncGateway(this.opts.gateway, this.registry, desired.fleet ?? this.lastFleet, log);
       await this.registry.setState('observed', { commit: desired.commit, at: new Date().toISOString() });
       this.last = { commit: desired.commit, ok: failed.length === 0, ...(failed.length ? { error: `not converged: ${failed.join(', ')}` } : {}) };
@@ -146,6 +151,8 @@ export class Daemon {
     const had = this.locked;
     this.locked = await this.registry.tryLock();
     if (!this.locked) {
+      // Backups belong to the daemon that holds the lock.
+      this.backups.stop();
       if (!this.waitingLogged) this.opts.log.warn('another daemon holds the reconcile lock on this registry; waiting for it to stop');
       this.waitingLogged = true;
       return false;
