@@ -122,7 +122,12 @@ async function stalled(ctx: Ctx, rec: ProjectRecord, waitMs: number): Promise<vo
   const { deps } = ctx;
   const failures = deps.backoff.failures(rec.id);
   const isStalled = deps.backoff.stalled(rec.id);
-  const message = `instance exited ${failures} time(s) in a row; next start in ${Math.ceil(waitMs / 1000)} s; see ${logDirOf(deps.stateDir, rec.id)}/instance.log`;
+  // A start that threw (missing image, unreadable secret) left its error on Reconciling: that is the cause to show.
+  const startError = rec.conditions.find((c) => c.type === 'Reconciling' && !c.status && c.reason !== 'DriverUnreachable');
+  const next = `next start in ${Math.ceil(waitMs / 1000)} s`;
+  const message = startError
+    ? `${startError.message} (${failures} failed start(s) in a row; ${next})`
+    : `instance exited ${failures} time(s) in a row; ${next}; see ${logDirOf(deps.stateDir, rec.id)}/instance.log`;
   await deps.registry.update(rec.id, {
     status: isStalled && rec.status !== 'running' ? 'failed' : rec.status,
     lastHealth: { ok: false, error: 'not running', at: new Date(deps.now()).toISOString() },

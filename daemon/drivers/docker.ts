@@ -163,7 +163,7 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
     // 1. What runs for this project now, by label.
     const existing = await seenContainers([MANAGED, `${LABEL_PROJECT}=${spec.id}`]);
     const same = existing.find((c) => c.labels[LABEL_SPEC_HASH] === spec.specHash);
-    const others = existing.filter((c) => c !== same);
+    let others = existing.filter((c) => c !== same);
     // 2. The same spec already runs: nothing to do but drop leftovers of an interrupted replacement.
     if (same?.running) {
       await removeContainers(others, spec.id);
@@ -174,7 +174,13 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
     // 4. The image and the network must exist before create.
     await ensureImage(body.Image, spec.id);
     await ensureNetwork(spec.id);
-    // 5. Create and start the new container next to the old one.
+    // 5. On the host's network old and new would bind the same port, and the old one would answer the new one's
+    //    ready probe: retire the old one first (a short gap instead of a false "ready").
+    if (network === 'host') {
+      await removeContainers(others, spec.id);
+      others = [];
+    }
+    // Create and start the new container next to the old one.
     const container = await api('create container', () => docker.createContainer(body), spec.id);
     const seenNew = (): Seen => ({ containerId: container.id, name: body.name, labels: body.Labels, running: true, exitCode: null, created: 0 });
     try {
