@@ -119,7 +119,11 @@ async function converge(ctx: Ctx, rec: ProjectRecord | undefined, d: DesiredProj
     patch.schemaRef = { type: 'git', repo: deps.repoUrl, path: `projects/${rec.id}/${m.schema}`, ref: ctx.commit };
     patch.schemaHistory = [...rec.schemaHistory.filter((h) => h !== rec!.schemaDigest), ...(rec.schemaDigest ? [rec.schemaDigest] : [])].slice(-20);
   }
-  await deps.registry.updateWithEvents(rec.id, patch, actionEvents(ctx, ['update', 'schema_update', 'start', 'stop']));
+  // A `start` for a failed instance is the backoff's business (its restarts are events of their own); only a
+  // change of desired state is recorded here, once.
+  const wasDown = rec.desiredState === 'stopped' || !rec.present || rec.status === 'deleted';
+  const kinds: Action['kind'][] = ['update', 'schema_update', 'stop', ...(wasDown ? ['start' as const] : [])];
+  await deps.registry.updateWithEvents(rec.id, patch, actionEvents(ctx, kinds));
   rec = { ...rec, ...patch, manifest: m } as ProjectRecord;
   // 6. Run or stop the instance to match.
   if (rec.desiredState === 'running') await ensureInstance(ctx, rec, m, d.schema.digest);
