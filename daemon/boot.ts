@@ -38,6 +38,8 @@ export interface BootOptions {
   secrets?: FleetSecretStore;
   webhookSecret?: string;
   backupDir?: string;
+  /** First port handed to process-driver instances (default 4100); parallel test fleets need their own range. */
+  portBase?: number;
 }
 
 export interface RunningDaemon {
@@ -74,7 +76,7 @@ export async function bootDaemon(o: BootOptions): Promise<RunningDaemon> {
     log, stateDir, registryUrl: o.registryUrl, adminUrl: o.adminUrl, instanceDbHost: fleet.postgres.instanceHost,
     source, worktree: o.watchWorktree, driver, driverName: fleet.driver, secrets, secretPrefix: fleet.secretStore.prefix,
     repoUrl: o.remoteUrl ?? resolve(o.repoDir), intervalMs: o.intervalMs, fetchIntervalMs: o.remoteUrl ? fleet.pollInterval * 1000 : 0,
-    backoff: o.backoff, backupDir: o.backupDir,
+    backoff: o.backoff, backupDir: o.backupDir, portBase: o.portBase,
     gateway: caddyAdmin ? {
       caddy: createCaddyGateway({ adminUrl: caddyAdmin, log }), override: o.gatewayOverride,
       permissionUrl: fleet.gateway.onDemandTls ? `${http.url}/gateway/allow` : undefined,
