@@ -183,7 +183,9 @@ async function recordFailure(registry: Registry, id: string, err: unknown): Prom
   const code = err instanceof FleetError ? err.code : 'ERROR';
   const message = describe(err);
   const conditions = withCondition(rec.conditions, { type: 'Reconciling', status: false, reason: code, message });
-  const repeated = rec.lastError === message;
+  // One event per distinct failure, not one per retry: the Reconciling condition remembers the last one.
+  const prev = rec.conditions.find((c) => c.type === 'Reconciling');
+  const repeated = prev?.status === false && prev.reason === code && prev.message === message;
   await registry.updateWithEvents(id, { conditions, lastError: message }, repeated ? [] : [{ action: 'error', actor: 'fleet-daemon', detail: { code, message } }]);
 }
 

@@ -13,13 +13,14 @@ import { createSecretStore } from '../../daemon/secrets/index.ts';
 import { generateSecret } from '../../daemon/secrets/generate.ts';
 import type { SecretStore } from '../../daemon/types.ts';
 
-export async function rotateSecret(o: { registry: Registry; secrets: SecretStore; project: string; name: string; value?: string; actor: string }): Promise<{ ref: string; version: number }> {
+export async function rotateSecret(o: { registry: Registry; secrets: SecretStore; project: string; name: string; value?: string | (() => Promise<string>); actor: string }): Promise<{ ref: string; version: number }> {
   const rec = await o.registry.get(o.project);
   if (!rec) throw new FleetError('USAGE', `no project "${o.project}" in the registry`);
   const ref = rec.secretRefs[o.name];
   if (!ref) throw new FleetError('USAGE', `project ${o.project} has no secret ${o.name}; known: ${Object.keys(rec.secretRefs).join(', ')}`, { project: o.project });
   if (o.name === 'DATABASE_URL') throw new FleetError('USAGE', 'DATABASE_URL is tied to the role password; rotate it by changing the role (not supported by this command yet)', { project: o.project });
-  const value = o.name === 'JWT_SECRET' ? generateSecret(48) : o.value;
+  // Read a supplied value only once the name is known to exist, so a typo never waits on standard input.
+  const value = o.name === 'JWT_SECRET' ? generateSecret(48) : typeof o.value === 'function' ? await o.value() : o.value;
   if (!value) throw new FleetError('USAGE', `pipe the new value of ${o.name} on standard input`);
   await o.secrets.put(ref, value);
   // A new secrets_version changes the instance's spec hash: the daemon restarts this project, and only it.
@@ -53,9 +54,8 @@ const command: Command = {
     if (!url) throw new FleetError('USAGE', 'pass --registry URL or set FLEET_REGISTRY_URL');
     const registry = new Registry(url, log);
     try {
-      const value = name === 'JWT_SECRET' ? undefined : await readStdin();
       const secrets = createSecretStore(fleet.secretStore, { stateDir, log });
-      const r = await rotateSecret({ registry, secrets, project, name, value, actor: userInfo().username });
+      const r = await rotateSecret({ registry, secrets, project, name, value: readStdin, actor: userInfo().username });
       console.log(`rotated ${name} of ${project} (${r.ref}); secrets version ${r.version}: the daemon restarts ${project} on its next pass`);
       return 0;
     } finally {
