@@ -105,7 +105,7 @@ describe('fleet plan over a commit history', () => {
     expect(run.stdout.trim()).toBe('+ shop  new project at shop.localhost');
   });
 
-  it('exits 1 with a clear message for an unknown revision, 2 for usage errors', async () => {
+  it('exits 1 with a clear message for an unknown revision or format, 2 without --base', async () => {
     const unknown = await fleet(r.dir, 'plan', '--base', 'no-such-branch');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('unknown revision "no-such-branch"');
@@ -113,9 +113,11 @@ describe('fleet plan over a commit history', () => {
     const noBase = await fleet(r.dir, 'plan');
     expect(noBase.code).toBe(2);
     expect(noBase.stderr).toContain('--base <rev> is required');
-    const registry = await fleet(r.dir, 'plan', '--base', 'HEAD', '--against-registry');
-    expect(registry.code).toBe(2);
-    expect(registry.stderr).toContain('not available yet');
+    // --against-registry is covered by test/e2e/plan-registry.test.ts (it needs a registry).
+    const badFormat = await fleet(r.dir, 'plan', '--base', 'HEAD', '--format', 'yaml');
+    expect(badFormat.code).toBe(1);
+    expect(badFormat.stderr).toContain('--format must be text, markdown or json');
+    expectNoStack(badFormat);
   });
 });
 
