@@ -1,6 +1,7 @@
 // One reconcile pass: read the registry and the running instances afresh, plan against the desired fleet, and
 // converge every project. A failing project records its error and the others go on.
 import type { Logger } from 'pino';
+import { createServer } from 'node:net';
 import { FleetError, describe, isFleetError } from './errors.ts';
 import { plan } from './plan.ts';
 import type { Action, ActualProject, DesiredFleet, DesiredProject, Instance, InvalidProject } from './types.ts';
@@ -145,11 +146,20 @@ async function register(ctx: Ctx, d: DesiredProject): Promise<ProjectRecord> {
   return (await deps.registry.get(d.id))!;
 }
 
+/** A stable port: the first from portBase that no project holds and nothing on this host listens on. */
 async function allocatePort(deps: ReconcileDeps): Promise<number> {
   const used = await deps.registry.usedPorts();
   let port = deps.portBase;
-  while (used.has(port)) port += 1;
+  while (used.has(port) || !(await portFree(port))) port += 1;
   return port;
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
 }
 
 /** An invalid manifest: the project keeps running as last applied; the error is a condition and an event. */

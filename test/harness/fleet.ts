@@ -49,7 +49,9 @@ export async function createFleet(opts: { pg?: TestPostgres } = {}): Promise<Tes
       const cfg = checkFleetConfig(DEFAULT_FLEET_YAML).config!;
       fleet.running = await bootDaemon({
         log, repoDir: repo.dir, fleet: cfg, stateDir, registryUrl, adminUrl: pg.url, httpPort: 0,
-        intervalMs: 300, caddyAdmin: null, backoff: { baseMs: 300, capMs: 2000, stallAfter: 3, stableMs: 5000 },
+        intervalMs: 300, caddyAdmin: null,
+        // Test files run side by side: each fleet hands out instance ports from its own range.
+        portBase: 20000 + Math.floor(Math.random() * 400) * 100, backoff: { baseMs: 300, capMs: 2000, stallAfter: 3, stableMs: 5000 },
         ...extra,
       });
       return fleet.running;
