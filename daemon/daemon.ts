@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Backoff, type BackoffOptions } from './backoff.ts';
 import { describe, FleetError, isFleetError } from './errors.ts';
 import { probeReady, type Health } from './health.ts';
-import { createCommitReader, type FleetRead } from './git/read.ts';
+import { createCommitReader, type CommitReader, type FleetRead } from './git/read.ts';
 import { readWorktree } from './git/worktree.ts';
 import type { GitSource } from './git/source.ts';
 import { createPoller } from './git/watch.ts';
@@ -56,7 +56,8 @@ export interface PassResult {
 export class Daemon {
   readonly registry: Registry;
   readonly backups: BackupScheduler;
-  private readonly reader;
+  // Made after the first sync: a remote source's clone (and so its .git) exists only then.
+  private reader: CommitReader | null = null;
   private readonly poller;
   private readonly deps: ReconcileDeps;
   private migrated = false;
@@ -73,7 +74,6 @@ export class Daemon {
     const log = opts.log;
     mkdirSync(opts.stateDir, { recursive: true });
     this.registry = new Registry(opts.registryUrl, log.child({ component: 'registry' }));
-    this.reader = createCommitReader(opts.source.dir);
     const lastExit = new Map<string, number | null>();
     this.backups = new BackupScheduler({ adminUrl: opts.adminUrl, dir: opts.backupDir ?? join(opts.stateDir, 'backups'), registry: this.registry, log });
     this.deps = {
@@ -86,7 +86,8 @@ export class Daemon {
     };
     opts.driver.onExit?.((id, code) => {
       lastExit.set(id, code);
-      log.info({ project: id, exitCode: code }, code === 0 ? 'instance exited with 0: starting it again' : 'instance exited');
+      // `commit` is the one this daemon follows, as on every other line about a project.
+      log.info({ project: id, commit: this.head?.commit ?? null, exitCode: code }, code === 0 ? 'instance exited with 0: starting it again' : 'instance exited');
       this.kick();
     });
     this.poller = createPoller(() => this.pass().then(() => undefined), {
@@ -170,7 +171,7 @@ export class Daemon {
       if (r.changed) this.opts.log.info({ commit: r.head, author: r.author }, 'tracked branch moved');
       this.head = { commit: r.head, author: r.author };
     }
-    const read = this.opts.worktree ? await readWorktree(this.opts.source.dir) : await this.reader.read(this.head.commit);
+    const read = this.opts.worktree ? await readWorktree(this.opts.source.dir) : await (this.reader ??= createCommitReader(this.opts.source.dir)).read(this.head.commit);
     if (read.fleet) this.lastFleet = read.fleet;
     else if (read.fleetIssues.length) this.opts.log.warn({ issues: read.fleetIssues }, 'fleet.yaml is invalid at this commit; keeping the last valid one');
     return read;
