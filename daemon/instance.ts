@@ -71,12 +71,14 @@ export async function ensureInstance(ctx: Ctx, rec: ProjectRecord, m: Manifest, 
   const events: NewEvent[] = [];
   if (!inst?.running || inst.specHash !== specHash) {
     const replacing = inst?.running === true;
+    // A backoff restart after a crash is one `restart` event (by the daemon), not also a `start`.
+    let crashRestart: NewEvent | null = null;
     if (!replacing) {
       // Not running but should: an exit with code 0 is the schema watcher's restart signal, anything else a crash.
       const exitCode = inst?.exitCode ?? deps.lastExit.get(rec.id);
       const decision = deps.backoff.decide(rec.id, exitCode, deps.now());
       if (!decision.start) return stalled(ctx, rec, decision.waitMs);
-      if (deps.backoff.failures(rec.id) > 0) events.push({ action: 'restart', actor: 'fleet-daemon', commit: ctx.commit, detail: { reason: 'instance exited', exitCode: exitCode ?? null, failures: deps.backoff.failures(rec.id) } });
+      if (deps.backoff.failures(rec.id) > 0) crashRestart = { action: 'restart', actor: 'fleet-daemon', commit: ctx.commit, detail: { reason: 'instance exited', exitCode: exitCode ?? null, failures: deps.backoff.failures(rec.id) } };
     }
     deps.lastExit.delete(rec.id);
     try {
@@ -87,18 +89,24 @@ export async function ensureInstance(ctx: Ctx, rec: ProjectRecord, m: Manifest, 
       deps.backoff.failedStart(rec.id, deps.now());
       throw err;
     }
-    events.push({ action: replacing ? 'restart' : 'start', actor: ctx.actor, commit: ctx.commit, detail: { specHash, upstream: inst.upstream, reason: replacing ? 'spec changed' : 'instance not running' } });
+    events.push(crashRestart
+      ? { ...crashRestart, detail: { ...crashRestart.detail, specHash, upstream: inst.upstream } }
+      : { action: replacing ? 'restart' : 'start', actor: ctx.actor, commit: ctx.commit, detail: { specHash, upstream: inst.upstream, reason: replacing ? 'spec changed' : 'instance not running' } });
     ctx.log.info({ upstream: inst.upstream, specHash }, replacing ? 'instance replaced' : 'instance started');
   }
   // Probe /ready; a just-started instance gets a short grace period within this pass.
-  const health = await probeWithGrace(deps, inst.upstream, events.length > 0 ? deps.readyWaitMs : 0);
+  const health = await probeWithGrace(deps, rec.id, inst.upstream, events.length > 0 ? deps.readyWaitMs : 0);
   if (health.ok) deps.backoff.healthy(rec.id, deps.now());
   const converged = health.ok && inst.specHash === specHash;
-  const status = health.ok ? 'running' : rec.status === 'running' ? 'running' : 'provisioning';
+  // A crash loop stays reported as stalled between attempts, until an attempt answers /ready.
+  const crashLooping = !health.ok && deps.backoff.stalled(rec.id);
+  const status = health.ok ? 'running' : crashLooping ? 'failed' : rec.status === 'running' ? 'running' : 'provisioning';
   const conditions = [
     { type: 'Healthy' as const, status: health.ok, reason: health.ok ? 'Ready' : 'NotReady', message: health.ok ? '/ready answered 200' : `/ready: ${health.status ?? health.error}` },
     { type: 'Ready' as const, status: converged, reason: converged ? 'Converged' : 'Progressing', message: converged ? `running ${ctx.commit.slice(0, 7)}` : 'waiting for /ready' },
-    { type: 'Stalled' as const, status: false, reason: 'Running', message: '' },
+    crashLooping
+      ? { type: 'Stalled' as const, status: true, reason: 'CrashLoopBackOff', message: rec.conditions.find((c) => c.type === 'Stalled')?.message ?? 'instance keeps exiting' }
+      : { type: 'Stalled' as const, status: false, reason: 'Running', message: '' },
     { type: 'Reconciling' as const, status: true, reason: 'Ok', message: '' },
   ];
   await deps.registry.updateWithEvents(rec.id, {
@@ -109,11 +117,12 @@ export async function ensureInstance(ctx: Ctx, rec: ProjectRecord, m: Manifest, 
   }, events);
 }
 
-async function probeWithGrace(deps: InstanceDeps, upstream: string, graceMs: number): Promise<Health> {
+async function probeWithGrace(deps: InstanceDeps, id: string, upstream: string, graceMs: number): Promise<Health> {
   const until = deps.now() + graceMs;
   for (;;) {
     const h = await deps.probe(upstream);
-    if (h.ok || deps.now() >= until) return h;
+    // An instance that already exited will not become ready: stop waiting, so a crash loop never holds up the pass.
+    if (h.ok || deps.now() >= until || deps.lastExit.has(id)) return h;
     await new Promise((r) => setTimeout(r, 100));
   }
 }

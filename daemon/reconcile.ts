@@ -174,7 +174,9 @@ async function keepLastApplied(ctx: Ctx, rec: ProjectRecord | undefined, bad: In
     fresh ? [{ action: 'invalid', actor: ctx.actor, commit: ctx.commit, detail: { issues: bad.errors.slice(0, 20) } }] : []);
   rec = { ...rec, conditions };
   const m = lastManifest(rec);
-  if (rec.present && rec.desiredState === 'running' && m && rec.schemaDigest) await ensureInstance(ctx, rec, m, rec.schemaDigest);
+  // It runs what was last applied: its events and appliedCommit stay on that commit, not on the invalid one.
+  const applied = { ...ctx, commit: rec.appliedCommit ?? ctx.commit };
+  if (rec.present && rec.desiredState === 'running' && m && rec.schemaDigest) await ensureInstance(applied, rec, m, rec.schemaDigest);
 }
 
 /** The folder is gone: stop the instance, keep the database and the row (a revert brings it back). */

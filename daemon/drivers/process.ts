@@ -195,7 +195,7 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
       const exitCode = exitCodeOf(code, signal);
       if (stopping.delete(pid) || closed) return;
       exitCodes.set(spec.id, exitCode);
-      log.info({ project: spec.id, pid, exitCode }, 'instance exited');
+      log.info({ project: spec.id, commit: spec.commit, pid, exitCode }, 'instance exited');
       for (const listener of listeners) listener(spec.id, exitCode);
     });
     child.unref();
@@ -213,7 +213,7 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
       try {
         signalGroup(file.pid, 'SIGTERM');
         if (!(await waitGone(file.pid, STOP_TIMEOUT_MS))) {
-          log.warn({ project: id, pid: file.pid }, 'instance ignored SIGTERM for 10 s: sending SIGKILL');
+          log.warn({ project: id, commit: file.commit, pid: file.pid }, 'instance ignored SIGTERM for 10 s: sending SIGKILL');
           signalGroup(file.pid, 'SIGKILL');
           await waitGone(file.pid, 2_000);
         }
@@ -221,7 +221,7 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
         // Our own child's exit event has fired by now (it is reaped before the group is gone).
         stopping.delete(file.pid);
       }
-      log.info({ project: id, pid: file.pid }, 'instance stopped');
+      log.info({ project: id, commit: file.commit, pid: file.pid }, 'instance stopped');
     }
     rmSync(pidPath(id), { force: true });
   }
@@ -252,7 +252,7 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
         const file = readPidFile(spec.id);
         if (file && isInstanceProcess(file.pid, spec.id)) {
           if (file.specHash === spec.specHash) return toInstance(spec.id, file);
-          log.info({ project: spec.id, from: file.specHash, to: spec.specHash }, 'spec changed: replacing instance');
+          log.info({ project: spec.id, commit: spec.commit, from: file.specHash, to: spec.specHash }, 'spec changed: replacing instance');
           await stopLocked(spec.id);
         }
         return spawnInstance(spec);
