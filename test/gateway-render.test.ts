@@ -4,7 +4,7 @@ import { isFleetError } from '../daemon/errors.ts';
 import { dialAddress, effectivePolicy, hostTable, normalizeHost, rowRoute } from '../daemon/gateway/hosts.ts';
 import { isAllowedHost, permissionResponse } from '../daemon/gateway/permission.ts';
 import { escapeRegex, greaterThanRegex } from '../daemon/gateway/regex.ts';
-import { renderCaddyConfig } from '../daemon/gateway/render.ts';
+import { isLocalName, renderCaddyConfig } from '../daemon/gateway/render.ts';
 import type { FleetConfig, Manifest, RegistryRow } from '../daemon/types.ts';
 
 function manifest(id: string, over: Partial<Manifest> = {}): Manifest {
@@ -84,6 +84,23 @@ describe('renderCaddyConfig golden files', () => {
   ] as const)('%s', async (name, over, opts) => {
     const rows = [row('alpha', { aliases: ['www.alpha.example.com'] }), row('beta')];
     await golden(name, renderCaddyConfig(rows, { ...gw, ...over }, opts));
+  });
+
+  it('tls-acme with local names: those get the internal CA, real names ACME', async () => {
+    const rows = [row('alpha', { aliases: ['alpha.localhost'] }), row('beta', { hostname: 'beta.test' })];
+    const cfg = renderCaddyConfig(rows, { ...gw, tls: 'acme', acmeEmail: 'ops@example.com' }) as any;
+    const policies = cfg.apps.tls.automation.policies;
+    expect(policies).toEqual([
+      { subjects: ['beta.test', 'alpha.localhost'], issuers: [{ module: 'internal' }] },
+      { subjects: ['alpha.example.com'], issuers: [{ module: 'acme', email: 'ops@example.com' }] },
+    ]);
+  });
+
+  it.each([
+    ['blog.localhost', true], ['localhost', true], ['shop.test', true], ['db.internal', true], ['127.0.0.1', true],
+    ['blog.example.com', false], ['example.org', false], ['my.local.example.com', false],
+  ])('isLocalName(%s) = %s', (host, local) => {
+    expect(isLocalName(host)).toBe(local);
   });
 
   it('edge policies: fleet defaults and per-project overrides share routes by identical policy', async () => {

@@ -179,7 +179,15 @@ function applyTls(
     tls.automation = { policies: [{ issuers: [issuer], on_demand: true }], on_demand: { ask: opts.permissionUrl } };
   } else {
     if (names.length > 0) tls.certificates = { automate: names };
-    tls.automation = { policies: [{ ...(names.length > 0 ? { subjects: names } : {}), issuers: [issuer] }] };
+    // With ACME, names no public CA can issue for (.localhost, .test, .internal, IPs) get Caddy's internal CA.
+    const local = gw.tls === 'acme' ? names.filter(isLocalName) : [];
+    const publicNames = names.filter((n) => !local.includes(n));
+    tls.automation = {
+      policies: [
+        ...(local.length > 0 ? [{ subjects: local, issuers: [{ module: 'internal' }] }] : []),
+        { ...(publicNames.length > 0 ? { subjects: publicNames } : {}), issuers: [issuer] },
+      ],
+    };
   }
   (config.apps as Json).tls = tls;
   if (gw.tls === 'internal') {
@@ -199,6 +207,13 @@ function applyTls(
       automatic_https: { disable: true },
     };
   }
+}
+
+const LOCAL_SUFFIXES = ['.localhost', '.local', '.test', '.internal', '.home.arpa', '.example', '.invalid'];
+
+/** A name only this machine or network knows: no public CA will issue a certificate for it. */
+export function isLocalName(host: string): boolean {
+  return host === 'localhost' || /^[0-9.]+$/.test(host) || host.includes(':') || LOCAL_SUFFIXES.some((s) => host.endsWith(s));
 }
 
 function notFound(): Json {
