@@ -141,8 +141,7 @@ async function register(ctx: Ctx, d: DesiredProject): Promise<ProjectRecord> {
     databaseName: db.database, roleName: db.role, status: 'provisioning', port,
     schemaRef: { type: 'git', repo: deps.repoUrl, path: `projects/${d.id}/${d.manifest.schema}`, ref: ctx.commit },
     observedCommit: ctx.commit, secretRefs: secretRefsOf(deps, d.manifest), env: d.manifest.env,
-  });
-  await deps.registry.event(d.id, 'create', { actor: ctx.actor, commit: ctx.commit, detail: { reason: 'new project folder' } });
+  }, [{ action: 'create', actor: ctx.actor, commit: ctx.commit, detail: { reason: 'new project folder' } }]);
   return (await deps.registry.get(d.id))!;
 }
 

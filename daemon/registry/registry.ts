@@ -173,13 +173,28 @@ export class Registry {
     return rows[0] ? Object.assign(toRecord(rows[0]), { _manifest: rows[0].manifest as Manifest }) : null;
   }
 
-  /** Insert a project row when it does not exist yet; an existing row is left as it is. */
-  async insert(rec: Partial<ProjectRecord> & { id: string; manifest: Manifest }): Promise<void> {
+  /**
+   * Insert a project row when it does not exist yet; an existing row is left as it is. `events` are recorded in the
+   * same transaction, and only when the row was inserted: a crash never leaves a row without its `create` event.
+   */
+  async insert(rec: Partial<ProjectRecord> & { id: string; manifest: Manifest }, events: NewEvent[] = []): Promise<void> {
     const entries = Object.entries(rec).filter(([k, v]) => columns[k] && v !== undefined);
     const names = ['id', ...entries.map(([k]) => columns[k])];
     const values = [rec.id, ...entries.map(([k, v]) => encode(columns[k], v))];
     const ph = values.map((_, i) => `$${i + 1}`).join(', ');
-    await this.query(`INSERT INTO projects (${names.join(', ')}) VALUES (${ph}) ON CONFLICT (id) DO NOTHING`, values);
+    const client = await this.connect();
+    try {
+      await client.query('BEGIN');
+      const { rowCount } = await client.query(`INSERT INTO projects (${names.join(', ')}) VALUES (${ph}) ON CONFLICT (id) DO NOTHING`, values);
+      if (rowCount) for (const e of events) await client.query(INSERT_EVENT, eventParams(rec.id, e));
+      await client.query('COMMIT');
+    } catch (err: any) {
+      await client.query('ROLLBACK').catch(() => {});
+      if (isConnectionError(err)) throw new FleetError('POSTGRES_UNREACHABLE', `registry database is unreachable: ${err.code ?? err.message}`, { cause: err });
+      throw err;
+    } finally {
+      client.release();
+    }
   }
 
   async update(id: string, patch: Partial<ProjectRecord>): Promise<void> {
