@@ -84,6 +84,8 @@ export async function bootDaemon(o: BootOptions): Promise<RunningDaemon> {
   });
   httpDeps.registry = daemon.registry;
   const watcher = o.watchWorktree ? watchWorktree(o.repoDir, () => daemon.kick()) : null;
+  // A save right after start must not wait for the next poll.
+  await watcher?.ready;
   daemon.start();
   log.info({ http: http.url, driver: fleet.driver, secretStore: fleet.secretStore.type, gateway: caddyAdmin ?? 'off' }, 'fleet daemon started');
   return {

@@ -60,7 +60,17 @@ export async function reconcile(deps: ReconcileDeps, observed: Observed): Promis
       if (isFleetError(err, 'POSTGRES_UNREACHABLE') && !byId.has(id)) throw err;
     }
   }
+  await recordInvalid(deps, desired);
   return { actions, failed };
+}
+
+/** The fleet-wide list of invalid project folders at this commit, also those never registered (no row to hold it). */
+async function recordInvalid(deps: ReconcileDeps, desired: DesiredFleet): Promise<void> {
+  const now = desired.invalid.map((p) => ({ id: p.id, issues: p.errors.slice(0, 5).map(formatIssue) }));
+  const prev = await deps.registry.getState<{ commit: string; projects: typeof now }>('invalid');
+  if (prev && JSON.stringify(prev.projects) === JSON.stringify(now)) return;
+  for (const p of now) deps.log.warn({ project: p.id, commit: desired.commit }, `invalid manifest: ${p.issues.join('; ')}`);
+  await deps.registry.setState('invalid', { commit: desired.commit, projects: now });
 }
 
 type Ctx = {
@@ -164,10 +174,10 @@ function portFree(port: number): Promise<boolean> {
 /** An invalid manifest: the project keeps running as last applied; the error is a condition and an event. */
 async function keepLastApplied(ctx: Ctx, rec: ProjectRecord | undefined, bad: InvalidProject): Promise<void> {
   const message = bad.errors.slice(0, 5).map(formatIssue).join('; ');
-  ctx.log.warn({ issues: bad.errors.length }, `invalid manifest, keeping the last applied one: ${message}`);
-  if (!rec) return; // never applied: nothing runs, nothing to keep
+  if (!rec) return; // never applied: nothing runs, nothing to keep (the fleet's `invalid` state names it)
   const prev = rec.conditions.find((c) => c.type === 'Invalid');
   const fresh = !prev || prev.message !== message || rec.observedCommit !== ctx.commit;
+  if (fresh) ctx.log.warn({ issues: bad.errors.length }, `invalid manifest, keeping the last applied one: ${message}`);
   const conditions = withCondition(rec.conditions, { type: 'Invalid', status: true, reason: 'InvalidManifest', message });
   await ctx.deps.registry.updateWithEvents(rec.id, { conditions, observedCommit: ctx.commit },
     fresh ? [{ action: 'invalid', actor: ctx.actor, commit: ctx.commit, detail: { issues: bad.errors.slice(0, 20) } }] : []);

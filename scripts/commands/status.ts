@@ -41,12 +41,13 @@ const command: Command = {
         console.log(JSON.stringify(projects.map(({ manifest: _m, ...p }) => p), null, 2));
         return 0;
       }
-      if (projects.length === 0) {
-        console.log('no projects registered yet');
-        return 0;
-      }
       const header = ['ID', 'STATE', 'HEALTH', 'APPLIED', 'DRIFT', 'LAST ERROR'];
-      console.log(renderTable([header, ...projects.map(statusLine)]));
+      console.log(projects.length ? renderTable([header, ...projects.map(statusLine)]) : 'no projects registered yet');
+      const invalid = await registry.getState<{ commit: string; projects: { id: string; issues: string[] }[] }>('invalid');
+      if (invalid?.projects.length) {
+        console.log(`\ninvalid at ${invalid.commit.slice(0, 7)} (these keep what was last applied, if anything):`);
+        for (const p of invalid.projects) console.log(`  ${p.id}: ${p.issues[0]}`);
+      }
       return 0;
     } finally {
       await registry.close();

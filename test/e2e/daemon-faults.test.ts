@@ -1,5 +1,5 @@
 // The daemon under bad input and faults, with real parts: git, Postgres, the daemon in-process, stand-in instances.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHmac } from 'node:crypto';
 import { utimesSync } from 'node:fs';
 import { join } from 'node:path';
@@ -80,10 +80,18 @@ describe('invalid manifests: the project keeps running as last applied, the othe
     expect(await f.project('notes')).toBeNull();
     expect(await events(f, 'notes')).toEqual([]);
     expect(await pidOf(f, 'notes')).toBeUndefined();
-    // The only record is the log, which names the file and the field.
+    // No row to hold it: the fleet's `invalid` state and the log name the file and the field.
     expect(f.logs.some((l) => /projects\/notes\/project\.yaml.*\/hostname/.test(l))).toBe(true);
+    const invalid = await f.running!.daemon.registry.getState<{ commit: string; projects: { id: string; issues: string[] }[] }>('invalid');
+    expect(invalid!.commit).toBe(c);
+    expect(invalid!.projects.map((p) => p.id)).toEqual(['notes']);
+    expect(invalid!.projects[0].issues[0]).toMatch(/projects\/notes\/project\.yaml:\d+:\d+: \/hostname/);
     f.repo.remove('projects/notes');
-    f.repo.commit('drop notes');
+    const c2 = f.repo.commit('drop notes');
+    await vi.waitFor(async () => {
+      const after = await f.running!.daemon.registry.getState<{ commit: string; projects: unknown[] }>('invalid');
+      if (after!.commit !== c2 || after!.projects.length !== 0) throw new Error('invalid list not cleared yet');
+    });
   });
 
   it('a later commit gives a new project blog hostname: both are invalid, blog serves on as before and records why', async () => {
