@@ -93,17 +93,13 @@ export class Registry {
     try {
       return await this.pool.query(sql, params);
     } catch (err: any) {
-      if (isConnectionError(err)) {
-        throw new FleetError('POSTGRES_UNREACHABLE', `registry database is unreachable: ${err.code ?? err.message}`, { cause: err });
-      }
-      throw err;
+      throw isConnectionError(err) ? unreachable(err) : err;
     }
   }
 
   async migrate(): Promise<void> {
-    const client = await this.connect();
-    try {
-      await client.query('BEGIN');
+    await this.transaction(async (client) => {
+      // Two daemons starting together must not both migrate.
       await client.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY + 1]);
       await client.query('CREATE TABLE IF NOT EXISTS fleet_migrations (version INT PRIMARY KEY, at TIMESTAMPTZ NOT NULL DEFAULT now())');
       const done = new Set((await client.query('SELECT version FROM fleet_migrations')).rows.map((r) => r.version));
@@ -112,20 +108,14 @@ export class Registry {
         await client.query(sql);
         await client.query('INSERT INTO fleet_migrations (version) VALUES ($1)', [i + 1]);
       }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   private async connect(): Promise<pg.PoolClient> {
     try {
       return await this.pool.connect();
     } catch (err: any) {
-      throw new FleetError('POSTGRES_UNREACHABLE', `registry database is unreachable: ${err.code ?? err.message}`, { cause: err });
+      throw unreachable(err);
     }
   }
 
@@ -153,7 +143,7 @@ export class Registry {
       return false;
     } catch (err: any) {
       await client.end().catch(() => {});
-      throw new FleetError('POSTGRES_UNREACHABLE', `registry database is unreachable: ${err.code ?? err.message}`, { cause: err });
+      throw unreachable(err);
     }
   }
 
@@ -182,19 +172,10 @@ export class Registry {
     const names = ['id', ...entries.map(([k]) => columns[k])];
     const values = [rec.id, ...entries.map(([k, v]) => encode(columns[k], v))];
     const ph = values.map((_, i) => `$${i + 1}`).join(', ');
-    const client = await this.connect();
-    try {
-      await client.query('BEGIN');
+    await this.transaction(async (client) => {
       const { rowCount } = await client.query(`INSERT INTO projects (${names.join(', ')}) VALUES (${ph}) ON CONFLICT (id) DO NOTHING`, values);
       if (rowCount) for (const e of events) await client.query(INSERT_EVENT, eventParams(rec.id, e));
-      await client.query('COMMIT');
-    } catch (err: any) {
-      await client.query('ROLLBACK').catch(() => {});
-      if (isConnectionError(err)) throw new FleetError('POSTGRES_UNREACHABLE', `registry database is unreachable: ${err.code ?? err.message}`, { cause: err });
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async update(id: string, patch: Partial<ProjectRecord>): Promise<void> {
@@ -205,20 +186,25 @@ export class Registry {
   async updateWithEvents(id: string, patch: Partial<ProjectRecord>, events: NewEvent[]): Promise<void> {
     const entries = Object.entries(patch).filter(([k, v]) => columns[k] && v !== undefined);
     if (entries.length === 0 && events.length === 0) return;
-    const client = await this.connect();
-    try {
-      await client.query('BEGIN');
+    await this.transaction(async (client) => {
       if (entries.length > 0) {
         const sets = entries.map(([k], i) => `${columns[k]} = $${i + 2}`);
         const values = entries.map(([k, v]) => encode(columns[k], v));
         await client.query(`UPDATE projects SET ${sets.join(', ')}, updated_at = now() WHERE id = $1`, [id, ...values]);
       }
       for (const e of events) await client.query(INSERT_EVENT, eventParams(id, e));
+    });
+  }
+
+  private async transaction(fn: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+    const client = await this.connect();
+    try {
+      await client.query('BEGIN');
+      await fn(client);
       await client.query('COMMIT');
     } catch (err: any) {
       await client.query('ROLLBACK').catch(() => {});
-      if (isConnectionError(err)) throw new FleetError('POSTGRES_UNREACHABLE', `registry database is unreachable: ${err.code ?? err.message}`, { cause: err });
-      throw err;
+      throw isConnectionError(err) ? unreachable(err) : err;
     } finally {
       client.release();
     }
@@ -260,6 +246,10 @@ export class Registry {
     await this.releaseLockClient();
     await this.pool.end().catch(() => {});
   }
+}
+
+function unreachable(err: any): FleetError {
+  return new FleetError('POSTGRES_UNREACHABLE', `registry database is unreachable: ${err.code ?? err.message}`, { cause: err });
 }
 
 function encode(column: string, v: unknown): unknown {
