@@ -23,6 +23,8 @@ export function renderInstanceEnv(input: EnvInput): Record<string, string> {
     // The schema watcher exits the instance (code 0) when the daemon rewrites schema.ts; the daemon starts it again.
     ATOMO_SCHEMA_WATCH: 'true',
     LOG_FORMAT: 'json',
+    // tenancy.rls turns on atomo's row-level security (policy per model table, tenant set per transaction).
+    ...(manifest.tenancy?.rls ? { ATOMO_ENABLE_RLS: 'true' } : {}),
     ...manifest.env,
   };
   for (const [name, value] of Object.entries(input.secrets)) env[name] = value;
@@ -48,7 +50,7 @@ export interface HashInput {
 export function instanceSpecHash(h: HashInput): string {
   const m = h.manifest;
   const input = JSON.stringify({
-    runtime: m.runtime, env: sorted(m.env), secrets: sorted(m.secrets), resources: m.resources,
+    runtime: m.runtime, env: sorted(m.env), secrets: sorted(m.secrets), resources: m.resources, rls: m.tenancy?.rls ?? false,
     schema: h.schemaDigest, port: h.port, secretsVersion: h.secretsVersion, driver: h.driver,
   });
   return createHash('sha256').update(input).digest('hex').slice(0, 16);
