@@ -177,5 +177,3 @@ export class Daemon {
     return read;
   }
 }
-
-export { FleetError };
