@@ -138,7 +138,8 @@ async function stalled(ctx: Ctx, rec: ProjectRecord, waitMs: number): Promise<vo
     ? `${startError.message} (${failures} failed start(s) in a row; ${next})`
     : `instance exited ${failures} time(s) in a row; ${next}; see ${logDirOf(deps.stateDir, rec.id)}/instance.log`;
   await deps.registry.update(rec.id, {
-    status: isStalled && rec.status !== 'running' ? 'failed' : rec.status,
+    // A crash loop is failed whether or not the project ran before; the gateway then shows the maintenance page.
+    status: isStalled ? 'failed' : rec.status,
     lastHealth: { ok: false, error: 'not running', at: new Date(deps.now()).toISOString() },
     lastError: message,
     conditions: [
