@@ -12,7 +12,7 @@ import { createCaddyGateway, type CaddyGateway } from '../daemon/gateway/caddy.t
 import { permissionResponse } from '../daemon/gateway/permission.ts';
 import { renderCaddyConfig } from '../daemon/gateway/render.ts';
 import type { FleetConfig, Manifest, RegistryRow } from '../daemon/types.ts';
-import { startCaddy, type TestCaddy } from './harness/caddy.ts';
+import { adminGet, startCaddy, type TestCaddy } from './harness/caddy.ts';
 import { freePort } from './harness/ports.ts';
 
 const log = pino({ level: 'silent' });
@@ -248,8 +248,7 @@ describe('TLS through the real Caddy', () => {
   });
 
   async function rootCa(): Promise<string> {
-    const res = await fetch(`${caddy.adminUrl}/pki/ca/local`);
-    return ((await res.json()) as { root_certificate: string }).root_certificate;
+    return (await adminGet<{ root_certificate: string }>(caddy.adminUrl, '/pki/ca/local')).root_certificate;
   }
 
   function get(port: number, servername: string, ca: string): Promise<Answer> {

@@ -2,7 +2,7 @@
 // Every request goes through Caddy's HTTP port with the Host header a browser would send.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
-import { startCaddy, type TestCaddy } from '../harness/caddy.ts';
+import { adminGet, startCaddy, type TestCaddy } from '../harness/caddy.ts';
 import { createFleet, type TestFleet } from '../harness/fleet.ts';
 import { writeProject } from '../harness/git.ts';
 import { freePort } from '../harness/ports.ts';
@@ -97,8 +97,7 @@ describe('gateway through the daemon and a real Caddy', () => {
 
   it('records the Gateway condition as ok and keeps secrets out of the Caddy config', async () => {
     await expect.poll(async () => (await gatewayState(f))?.ok, { timeout: 10_000 }).toBe(true);
-    const res = await fetch(`${caddy.adminUrl}/config/`);
-    const config = await res.text();
+    const config = JSON.stringify(await adminGet(caddy.adminUrl, '/config/'));
     expect(config).toContain('blog.localhost');
     const secrets: string[] = [];
     for (const id of ['blog', 'shop']) {
@@ -215,5 +214,5 @@ describe('gateway when Caddy is not there at start', () => {
 });
 
 async function caddyConfig(caddy: TestCaddy): Promise<unknown> {
-  return (await fetch(`${caddy.adminUrl}/config/`)).json();
+  return adminGet(caddy.adminUrl, '/config/');
 }

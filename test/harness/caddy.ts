@@ -1,6 +1,7 @@
 // A real Caddy for tests: `caddy run` with a bootstrap config that only opens the admin API on loopback.
 // Its data and config folders live in a temp dir, so nothing is written to the home directory.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,4 +101,25 @@ async function waitForAdmin(adminUrl: string, proc: ChildProcess, output: () => 
   }
   proc.kill('SIGKILL');
   throw new Error(`caddy admin API at ${adminUrl} did not answer within ${READY_TIMEOUT_MS} ms:\n${output()}`);
+}
+
+/**
+ * GET a JSON document from Caddy's admin API on a fresh connection: Caddy restarts its admin server on every
+ * load, so a kept-alive connection (global fetch pools them) can be closed under the request.
+ */
+export function adminGet<T = any>(adminUrl: string, path: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${adminUrl}${path}`, { agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as T);
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+    req.on('error', reject);
+  });
 }
