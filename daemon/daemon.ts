@@ -65,6 +65,8 @@ export class Daemon {
   private lastFetch = 0;
   private head: { commit: string; author: string } | null = null;
   private waitingLogged = false;
+  /** The commit last written as `observed` (written once per commit, not every pass). */
+  private recorded: string | null = null;
   /** The last pass's outcome, for /healthz and tests. */
   last: PassResult = { commit: null, ok: false };
   passes = 0;
@@ -125,9 +127,14 @@ export class Daemon {
       const desired = await this.observe();
       // 3. Converge projects, then the gateway from the registry.
       const { failed } = await reconcile(this.deps, { desired, author: this.head?.author ?? 'fleet-daemon' });
-      this.backups.sync(await this.registry.list());
-      if (this.opts.gateway) await syncGateway(this.opts.gateway, this.registry, desired.fleet ?? this.lastFleet, log);
-      await this.registry.setState('observed', { commit: desired.commit, at: new Date().toISOString() });
+      // One read of the converged registry serves the backup schedule and the gateway.
+      const rows = await this.registry.list();
+      this.backups.sync(rows);
+      if (this.opts.gateway) await syncGateway(this.opts.gateway, this.registry, rows, desired.fleet ?? this.lastFleet, log);
+      if (this.recorded !== desired.commit) {
+        await this.registry.setState('observed', { commit: desired.commit, at: new Date().toISOString() });
+        this.recorded = desired.commit;
+      }
       this.last = { commit: desired.commit, ok: failed.length === 0, ...(failed.length ? { error: `not converged: ${failed.join(', ')}` } : {}) };
       return this.last;
     } catch (err) {
@@ -173,7 +180,7 @@ export class Daemon {
     }
     const read = this.opts.worktree ? await readWorktree(this.opts.source.dir) : await (this.reader ??= createCommitReader(this.opts.source.dir)).read(this.head.commit);
     if (read.fleet) this.lastFleet = read.fleet;
-    else if (read.fleetIssues.length) this.opts.log.warn({ issues: read.fleetIssues }, 'fleet.yaml is invalid at this commit; keeping the last valid one');
+    else if (read.fleetIssues.length && this.recorded !== read.commit) this.opts.log.warn({ issues: read.fleetIssues }, 'fleet.yaml is invalid at this commit; keeping the last valid one');
     return read;
   }
 }

@@ -5,7 +5,7 @@ import { describe } from './errors.ts';
 import type { CaddyGateway } from './gateway/caddy.ts';
 import { renderCaddyConfig } from './gateway/render.ts';
 import type { Registry } from './registry/registry.ts';
-import type { FleetConfig } from './types.ts';
+import type { FleetConfig, RegistryRow } from './types.ts';
 
 export interface GatewaySync {
   caddy: CaddyGateway;
@@ -22,13 +22,12 @@ export interface GatewayStatus {
   at: string;
 }
 
-export async function syncGateway(gs: GatewaySync, registry: Registry, fleet: FleetConfig | null, log: Logger): Promise<GatewayStatus> {
+export async function syncGateway(gs: GatewaySync, registry: Registry, rows: RegistryRow[], fleet: FleetConfig | null, log: Logger): Promise<GatewayStatus> {
   const at = new Date().toISOString();
   let status: GatewayStatus;
   if (!fleet) {
     status = { ok: false, message: 'no valid fleet.yaml yet: gateway not configured', at };
   } else {
-    const rows = await registry.list();
     const config = renderCaddyConfig(rows, { ...fleet.gateway, ...gs.override }, { permissionUrl: gs.permissionUrl });
     try {
       const { changed } = await gs.caddy.apply(config);

@@ -1,5 +1,6 @@
 // The plan: desired projects (git) vs actual projects (registry) → actions. Pure and deterministic.
 import type { Action, ActualProject, DesiredProject, Manifest } from './types.ts';
+import { canonicalJson } from './canonical.ts';
 
 /** Manifest fields whose change is an `update`, in the order they are listed. */
 export const UPDATE_FIELDS = [
@@ -20,17 +21,8 @@ function short(commit: string): string {
   return /^[0-9a-f]{40}$/.test(commit) ? commit.slice(0, 7) : commit;
 }
 
-/** JSON with sorted keys, so `{a,b}` and `{b,a}` compare equal and `undefined` equals a missing key. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : 1)))
-      : v,
-  ) ?? 'null';
-}
-
 export function changedFields(before: Manifest, after: Manifest): string[] {
-  return UPDATE_FIELDS.filter((f) => canonical(before[f] ?? null) !== canonical(after[f] ?? null));
+  return UPDATE_FIELDS.filter((f) => canonicalJson(before[f] ?? null) !== canonicalJson(after[f] ?? null));
 }
 
 function describeChanges(before: Manifest, after: Manifest, changes: string[]): string {

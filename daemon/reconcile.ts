@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { createServer } from 'node:net';
 import { FleetError, describe, isFleetError } from './errors.ts';
 import { plan } from './plan.ts';
+import { canonicalJson } from './canonical.ts';
 import type { Action, ActualProject, DesiredFleet, DesiredProject, Instance, InvalidProject } from './types.ts';
 import { Registry, lastManifest, withCondition, type NewEvent, type ProjectRecord } from './registry/registry.ts';
 import { databaseNames } from './provision/database.ts';
@@ -134,7 +135,11 @@ async function converge(ctx: Ctx, rec: ProjectRecord | undefined, d: DesiredProj
   // change of desired state is recorded here, once.
   const wasDown = rec.desiredState === 'stopped' || !rec.present || rec.status === 'deleted';
   const kinds: Action['kind'][] = ['update', 'schema_update', 'stop', ...(wasDown ? ['start' as const] : [])];
-  await deps.registry.updateWithEvents(rec.id, patch, actionEvents(ctx, kinds));
+  const events = actionEvents(ctx, kinds);
+  // Most passes change nothing here: write only what differs, so a quiet fleet does not rewrite every row.
+  const current: Record<string, unknown> = { ...rec, manifest: lastManifest(rec) };
+  const changed = Object.entries(patch).some(([k, v]) => canonicalJson(v) !== canonicalJson(current[k]));
+  if (changed || events.length) await deps.registry.updateWithEvents(rec.id, patch, events);
   rec = { ...rec, ...patch, manifest: m } as ProjectRecord;
   // 6. Run or stop the instance to match.
   if (rec.desiredState === 'running') await ensureInstance(ctx, rec, m, d.schema.digest);
@@ -145,12 +150,13 @@ async function register(ctx: Ctx, d: DesiredProject): Promise<ProjectRecord> {
   const { deps } = ctx;
   const db = databaseNames(d.id);
   const port = deps.driverName === 'process' ? await allocatePort(deps) : null;
+  const secretRefs = secretRefsOf(deps, d.manifest);
   await deps.registry.insert({
     id: d.id, manifest: d.manifest, displayName: d.manifest.displayName, hostname: d.manifest.hostname,
-    aliases: d.manifest.aliases, databaseUrlRef: secretRefsOf(deps, d.manifest).DATABASE_URL,
+    aliases: d.manifest.aliases, databaseUrlRef: secretRefs.DATABASE_URL,
     databaseName: db.database, roleName: db.role, status: 'provisioning', port,
     schemaRef: { type: 'git', repo: deps.repoUrl, path: `projects/${d.id}/${d.manifest.schema}`, ref: ctx.commit },
-    observedCommit: ctx.commit, secretRefs: secretRefsOf(deps, d.manifest), env: d.manifest.env,
+    observedCommit: ctx.commit, secretRefs, env: d.manifest.env,
   }, [{ action: 'create', actor: ctx.actor, commit: ctx.commit, detail: { reason: 'new project folder' } }]);
   return (await deps.registry.get(d.id))!;
 }

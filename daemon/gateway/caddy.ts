@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { Logger } from 'pino';
 import { FleetError } from '../errors.ts';
+import { canonicalJson } from '../canonical.ts';
 
 export interface CaddyGateway {
   /** Load `config` unless Caddy already runs exactly it. Throws FleetError('GATEWAY') on failure. */
@@ -96,12 +97,6 @@ function request(base: string, method: string, path: string, body: string | unde
 }
 
 /** JSON with object keys sorted at every level: Caddy returns the config it stores with its own key order. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
-    return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  });
-}
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');

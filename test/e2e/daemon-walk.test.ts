@@ -39,6 +39,25 @@ describe('daemon walk: add, schema change, stop, remove, revert', () => {
     expect(events.find((e) => e.action === 'create')).toMatchObject({ actor: 'Ada <ada@example.com>', commit: c1 });
   });
 
+  it('a quiet pass rewrites no manifest: one row write per project (its health probe), no events', async () => {
+    const admin = new pg.Client(f.registryUrl);
+    await admin.connect();
+    const updates = async () => Number((await admin.query("SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'projects'")).rows[0].n_tup_upd);
+    const eventsBefore = (await f.running!.daemon.registry.events()).length;
+    // Statistics reach pg_stat with a delay: count passes and updates over a window long enough to settle.
+    await admin.query('SELECT pg_stat_clear_snapshot()');
+    const u0 = await updates();
+    const p0 = f.running!.daemon.passes;
+    await expect.poll(() => f.running!.daemon.passes - p0, { timeout: 10_000 }).toBeGreaterThanOrEqual(6);
+    await admin.query('SELECT pg_stat_force_next_flush()').catch(() => {});
+    await expect.poll(async () => { await admin.query('SELECT pg_stat_clear_snapshot()'); return (await updates()) - u0; }, { timeout: 5000 }).toBeGreaterThan(0);
+    const passes = f.running!.daemon.passes - p0;
+    const perProjectPerPass = ((await updates()) - u0) / passes / 2;
+    await admin.end();
+    expect(perProjectPerPass).toBeLessThanOrEqual(1.2);
+    expect((await f.running!.daemon.registry.events()).length).toBe(eventsBefore);
+  });
+
   it('refuses a connection from one project role to another project database', async () => {
     const blogUrl = await f.running!.secrets.get('/atomo/blog/DATABASE_URL');
     const own = new pg.Client(blogUrl);
