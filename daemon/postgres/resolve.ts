@@ -10,7 +10,6 @@ import { startEmbedded } from './embedded.ts';
 export interface Databases {
   registryUrl: string;
   adminUrl: string;
-  stop(): Promise<void>;
 }
 
 const REGISTRY_DB = 'atomo_fleet';
@@ -19,27 +18,27 @@ const EMBEDDED_PORT = 54329;
 export async function resolveDatabases(o: {
   fleet: FleetConfig; secrets: SecretStore; stateDir: string; log: Logger; registry?: string; admin?: string;
 }): Promise<Databases> {
-  let stop = async () => {};
   let adminUrl = o.admin;
   if (!adminUrl && o.fleet.postgres.admin === 'embedded') {
-    const port = Number(process.env.FLEET_PG_PORT ?? EMBEDDED_PORT);
+    const port = embeddedPort();
     o.log.info({ port, dataDir: join(o.stateDir, 'pg') }, 'starting embedded Postgres');
-    const cluster = await startEmbedded({ dataDir: join(o.stateDir, 'pg'), port });
-    adminUrl = cluster.url;
-    // Instances outlive the daemon, so their Postgres must too: a laptop run leaves it up and re-adopts it.
-    stop = async () => {};
+    // Never stopped by the daemon: instances outlive it and use this Postgres; the next start adopts it.
+    adminUrl = (await startEmbedded({ dataDir: join(o.stateDir, 'pg'), port })).url;
   } else if (!adminUrl) {
     adminUrl = await o.secrets.get(o.fleet.postgres.admin);
   }
   const registryUrl = o.registry ?? withDatabase(adminUrl, REGISTRY_DB);
   if (!o.registry) await ensureRegistryDatabase(adminUrl, o.log);
-  return { registryUrl, adminUrl, stop };
+  return { registryUrl, adminUrl };
 }
 
 /** The registry URL a laptop run uses, without starting anything (for `fleet status`). */
 export function embeddedRegistryUrl(): string {
-  const port = Number(process.env.FLEET_PG_PORT ?? EMBEDDED_PORT);
-  return withDatabase(`postgres://postgres:postgres@127.0.0.1:${port}/postgres`, REGISTRY_DB);
+  return withDatabase(`postgres://postgres:postgres@127.0.0.1:${embeddedPort()}/postgres`, REGISTRY_DB);
+}
+
+function embeddedPort(): number {
+  return Number(process.env.FLEET_PG_PORT ?? EMBEDDED_PORT);
 }
 
 function withDatabase(url: string, db: string): string {

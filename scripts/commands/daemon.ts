@@ -78,7 +78,6 @@ const command: Command = {
     stopUrls();
     await running.stop();
     await caddy?.stop();
-    await dbs.stop();
     return 0;
   },
 };
