@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFleetError } from '../daemon/errors.ts';
-import { createCaddyGateway, type CaddyGateway } from '../daemon/gateway/caddy.ts';
+import { adminSocketPath, createCaddyGateway, isCaddyRejection, type CaddyGateway } from '../daemon/gateway/caddy.ts';
 import { permissionResponse } from '../daemon/gateway/permission.ts';
 import { renderCaddyConfig } from '../daemon/gateway/render.ts';
 import type { FleetConfig, Manifest, RegistryRow } from '../daemon/types.ts';
@@ -20,6 +20,7 @@ let caddy: TestCaddy;
 let gateway: CaddyGateway;
 let gw: FleetConfig['gateway'];
 const servers: http.Server[] = [];
+const dir = mkdtempSync(join(tmpdir(), 'fleet-gw-'));
 const ups: Record<string, string> = {};
 let rows: RegistryRow[];
 
@@ -96,6 +97,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
   await caddy?.stop();
   await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
 });
@@ -236,6 +238,116 @@ describe('admin API client', () => {
     expect((err as Error).message).toBe(
       `Caddy admin API at ${nowhere} is unreachable (ECONNREFUSED): start Caddy or fix gateway.admin in fleet.yaml`,
     );
+  });
+
+  it('tells a rejected config (Caddy answered 4xx) from an unreachable Caddy', async () => {
+    const bad = renderCaddyConfig([...rows, row('cidr', ups.beta, {}, { allow: ['not-a-cidr'] })], gw);
+    const rejected = await gateway.apply(bad).catch((e: unknown) => e);
+    expect(isFleetError(rejected, 'GATEWAY')).toBe(true);
+    expect(isCaddyRejection(rejected)).toBe(true);
+    expect((rejected as Error).message).toMatch(/not-a-cidr/);
+    const nowhere = createCaddyGateway({ adminUrl: `http://127.0.0.1:${await freePort()}`, log });
+    expect(isCaddyRejection(await nowhere.apply({}).catch((e: unknown) => e))).toBe(false);
+    expect(isCaddyRejection(new Error('x'))).toBe(false);
+  });
+
+  it('accepts an https admin URL (TLS client), reporting an unreachable one like http', async () => {
+    const nowhere = `https://127.0.0.1:${await freePort()}`;
+    const err = await createCaddyGateway({ adminUrl: nowhere, log }).current().catch((e: unknown) => e);
+    expect((err as Error).message).toBe(
+      `Caddy admin API at ${nowhere} is unreachable (ECONNREFUSED): start Caddy or fix gateway.admin in fleet.yaml`,
+    );
+  });
+});
+
+describe('check: does Caddy accept a config, without changing what it serves', () => {
+  /**
+   * Every HTTP answer while `during` runs: a check must never let Caddy serve a partial config, even briefly.
+   * A connection reset is not an answer: Caddy 2.6 resets the odd connection on any reload, a check's included.
+   */
+  async function watch<T>(host: string, during: () => Promise<T>): Promise<{ result: T; statuses: Set<number> }> {
+    const statuses = new Set<number>();
+    let done = false;
+    const loop = (async () => {
+      while (!done) await send(host).then((a) => statuses.add(a.status), () => {});
+    })();
+    const result = await during();
+    done = true;
+    await loop;
+    return { result, statuses };
+  }
+
+  it('accepts a good config and keeps serving the running one (a new project is not routed yet)', async () => {
+    await gateway.apply(renderCaddyConfig(rows, gw));
+    const running = await gateway.current();
+    const { result, statuses } = await watch('alpha.example.com', () => gateway.check(renderCaddyConfig([row('gamma', ups.beta)], gw)));
+    expect(result).toEqual({ ok: true });
+    expect([...statuses]).toEqual([200]);
+    expect((await send('gamma.example.com')).status).toBe(404);
+    expect((await send('alpha.example.com')).json.project).toBe('alpha');
+    // The running config is untouched but for the check's own server, which the next apply removes.
+    const after = (await gateway.current()) as any;
+    expect(after.apps.http.servers.atomo).toEqual((running as any).apps.http.servers.atomo);
+    expect(await gateway.apply(renderCaddyConfig(rows, gw))).toEqual({ changed: true });
+    expect(Object.keys(((await gateway.current()) as any).apps.http.servers)).toEqual(['atomo']);
+  });
+
+  it('checks a config with several servers (ACME: the port-80 redirect server too)', async () => {
+    const acme = renderCaddyConfig(rows, { ...gw, tls: 'acme', acmeEmail: 'ops@example.com' });
+    expect(Object.keys((acme as any).apps.http.servers)).toHaveLength(2);
+    expect(await gateway.check(acme)).toEqual({ ok: true });
+    expect((await send('alpha.example.com')).json.project).toBe('alpha');
+  });
+
+  it("rejects a bad config with Caddy's message, and the running config keeps serving", async () => {
+    const bad = renderCaddyConfig([row('cidr', ups.beta, {}, { allow: ['not-a-cidr'] })], gw);
+    const { result, statuses } = await watch('alpha.example.com', () => gateway.check(bad));
+    expect(result).toEqual({ ok: false, message: expect.stringMatching(/invalid IP address: 'not-a-cidr'/) });
+    expect([...statuses]).toEqual([200]);
+  });
+});
+
+describe('admin API on a unix socket (gateway.admin: unix:///…/admin.sock)', () => {
+  let sock: TestCaddy;
+  let client: CaddyGateway;
+  let sockGw: FleetConfig['gateway'];
+  beforeAll(async () => {
+    sock = await startCaddy({ adminSocket: true });
+    client = createCaddyGateway({ adminUrl: sock.adminUrl, log });
+    sockGw = { ...gw, admin: sock.adminUrl, listen: `127.0.0.1:${sock.httpPort}` };
+  });
+  afterAll(() => sock?.stop());
+
+  it('loads, routes, skips an unchanged config and stays on the socket after the load', async () => {
+    expect(sock.adminUrl).toMatch(/^unix:\/\/\/.*admin\.sock$/);
+    expect(await client.apply(renderCaddyConfig(rows, sockGw))).toEqual({ changed: true });
+    expect((await send('alpha.example.com', { port: sock.httpPort })).json.project).toBe('alpha');
+    expect(await client.apply(renderCaddyConfig(rows, sockGw))).toEqual({ changed: false });
+    expect(((await client.current()) as any).admin.listen).toBe(sock.adminListen);
+    expect((await adminGet(sock.adminUrl, '/config/')).admin.listen).toMatch(/^unix\/\//);
+  });
+
+  it('checks and rejects over the socket too', async () => {
+    expect(await client.check(renderCaddyConfig(rows, sockGw))).toEqual({ ok: true });
+    const bad = renderCaddyConfig([row('cidr', ups.beta, {}, { deny: ['bogus'] })], sockGw);
+    expect(isCaddyRejection(await client.apply(bad).catch((e: unknown) => e))).toBe(true);
+    expect((await send('alpha.example.com', { port: sock.httpPort })).json.project).toBe('alpha');
+  });
+
+  it.each([
+    ['unix:///run/caddy-admin/admin.sock', '/run/caddy-admin/admin.sock'],
+    ['unix:///run/caddy-admin/admin.sock|0222', '/run/caddy-admin/admin.sock'],
+    ['unix//run/caddy-admin/admin.sock', '/run/caddy-admin/admin.sock'],
+    ['http://caddy:2019', null],
+    ['127.0.0.1:2019', null],
+  ])('adminSocketPath(%j) → %j (permission bits are for Caddy, not part of the path)', (url, want) => {
+    expect(adminSocketPath(url)).toBe(want);
+  });
+
+  it('reports a missing socket as unreachable, naming the socket', async () => {
+    const url = `unix://${join(dir, 'nobody.sock')}`;
+    const err = await createCaddyGateway({ adminUrl: url, log }).current().catch((e: unknown) => e);
+    expect((err as Error).message).toBe(`Caddy admin API at ${url} is unreachable (ENOENT): start Caddy or fix gateway.admin in fleet.yaml`);
   });
 });
 

@@ -1,10 +1,11 @@
 // The Caddy renderer and its pure helpers: golden files for whole configs, tables for the small rules.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isFleetError } from '../daemon/errors.ts';
 import { dialAddress, effectivePolicy, hostTable, normalizeHost, rowRoute } from '../daemon/gateway/hosts.ts';
 import { isAllowedHost, permissionResponse } from '../daemon/gateway/permission.ts';
 import { escapeRegex, greaterThanRegex } from '../daemon/gateway/regex.ts';
-import { isLocalName, renderCaddyConfig } from '../daemon/gateway/render.ts';
+import { adminListen, isLocalName, renderCaddyConfig, renderGateway } from '../daemon/gateway/render.ts';
 import type { FleetConfig, Manifest, RegistryRow } from '../daemon/types.ts';
 
 function manifest(id: string, over: Partial<Manifest> = {}): Manifest {
@@ -149,6 +150,100 @@ describe('renderCaddyConfig rules', () => {
     }
     expect(isFleetError(caught, 'INVALID_CONFIG')).toBe(true);
     expect((caught as Error).message).toMatch(/permissionUrl/);
+  });
+});
+
+/** Every number in a rendered config, with its JSON path. */
+function numbersIn(node: unknown, path = ''): [string, number][] {
+  if (typeof node === 'number') return [[path, node]];
+  if (!node || typeof node !== 'object') return [];
+  return Object.entries(node).flatMap(([k, v]) => numbersIn(v, `${path}/${k}`));
+}
+
+describe('renderGateway: one project cannot break the config for the others', () => {
+  const withEdge = (id: string, edge: Manifest['edge']) => row(id, { manifest: manifest(id, { edge }) });
+
+  it.each([
+    ['too large for Caddy (int64) and for JavaScript', 1e20],
+    ['not a whole number', 1.5],
+    ['negative', -1],
+    ['past 2^53', 2 ** 53],
+  ])('drops a project whose edge.maxBodyBytes is %s, and renders the others as without it', (_name, maxBodyBytes) => {
+    const good = [row('alpha'), row('beta')];
+    const { config, dropped } = renderGateway([...good, withEdge('bad', { maxBodyBytes })], gw);
+    expect(dropped).toEqual([{ id: 'bad', message: expect.stringMatching(/^edge\.maxBodyBytes must be a whole number of bytes from 0 to 9007199254740991, got -?[0-9e.+-]+/) }]);
+    expect(config).toEqual(renderCaddyConfig(good, gw));
+  });
+
+  it('keeps a project at the largest safe size, and drops nothing when every project renders', () => {
+    const rows = [row('alpha'), withEdge('big', { maxBodyBytes: Number.MAX_SAFE_INTEGER }), withEdge('none', { maxBodyBytes: 0 })];
+    const { config, dropped } = renderGateway(rows, gw);
+    expect(dropped).toEqual([]);
+    expect(config).toEqual(renderCaddyConfig(rows, gw));
+  });
+
+  it('ignores a bad value on a row the gateway does not render (removed project)', () => {
+    const removed = row('gone', { manifest: null });
+    expect(renderGateway([row('alpha'), removed], gw).dropped).toEqual([]);
+  });
+
+  it('a bad fleet-wide value is a fleet error (INVALID_CONFIG), not every project dropped', () => {
+    let caught: unknown;
+    try {
+      renderGateway([row('alpha')], { ...gw, policies: { maxBodyBytes: 1e20 } });
+    } catch (err) {
+      caught = err;
+    }
+    expect(isFleetError(caught, 'INVALID_CONFIG')).toBe(true);
+    expect((caught as Error).message).toMatch(/^fleet\.yaml gateway\.policies\.maxBodyBytes must be a whole number/);
+  });
+
+  it('a project overriding a bad fleet value with a good one is still a fleet error', () => {
+    expect(() => renderGateway([withEdge('a', { maxBodyBytes: 10 })], { ...gw, policies: { maxBodyBytes: -5 } })).toThrow(/gateway\.policies/);
+  });
+
+  it('renderCaddyConfig refuses a project it cannot render instead of emitting a number Caddy rejects', () => {
+    let caught: unknown;
+    try {
+      renderCaddyConfig([row('alpha'), withEdge('bad', { maxBodyBytes: 1e20 })], gw);
+    } catch (err) {
+      caught = err;
+    }
+    expect(isFleetError(caught, 'INVALID_CONFIG')).toBe(true);
+    expect((caught as { project?: string }).project).toBe('bad');
+  });
+
+  it('generated: whatever number a registry row holds, the config has only safe integers and drops exactly the bad ones', () => {
+    const value = fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constantFrom(1e20, 2 ** 53, -0, 0.5));
+    fc.assert(
+      fc.property(fc.array(value, { minLength: 1, maxLength: 6 }), (sizes) => {
+        const rows = [row('keep'), ...sizes.map((maxBodyBytes, i) => withEdge(`p${i}`, { maxBodyBytes }))];
+        const { config, dropped } = renderGateway(rows, gw);
+        const bad = sizes.flatMap((n, i) => (Number.isSafeInteger(n) && n >= 0 ? [] : [`p${i}`]));
+        expect(dropped.map((d) => d.id)).toEqual(bad);
+        for (const [path, n] of numbersIn(config)) expect(Number.isSafeInteger(n), path).toBe(true);
+        expect(JSON.stringify(config)).toContain('keep.example.com');
+      }),
+    );
+  });
+});
+
+describe('admin address', () => {
+  it.each([
+    ['127.0.0.1:2019', '127.0.0.1:2019'],
+    ['http://127.0.0.1:2019', '127.0.0.1:2019'],
+    ['http://caddy:2019/', 'caddy:2019'],
+    ['unix:///run/caddy-admin/admin.sock', 'unix//run/caddy-admin/admin.sock'],
+    ['unix//run/caddy-admin/admin.sock', 'unix//run/caddy-admin/admin.sock'],
+    // Caddy 2.8+ socket permission bits stay in the address Caddy is given (compose.yaml uses them).
+    ['unix:///run/caddy-admin/admin.sock|0222', 'unix//run/caddy-admin/admin.sock|0222'],
+  ])('adminListen(%j) → %j, Caddy spelling', (input, want) => {
+    expect(adminListen(input)).toBe(want);
+  });
+
+  it('a unix socket admin is rendered into the config, so a load keeps Caddy on the socket', () => {
+    const cfg = renderCaddyConfig([], { ...gw, admin: 'unix:///run/caddy-admin/admin.sock' }) as any;
+    expect(cfg.admin.listen).toBe('unix//run/caddy-admin/admin.sock');
   });
 });
 

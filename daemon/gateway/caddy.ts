@@ -1,31 +1,67 @@
 // Thin client for Caddy's admin API: send a rendered config only when Caddy runs something else.
 // Caddy is the truth: each apply reads GET /config/, so a Caddy that restarted empty is noticed and reloaded.
+// The admin API is reached over http(s) (`http://caddy:2019`) or a unix socket (`unix:///run/caddy-admin/admin.sock`).
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type { Logger } from 'pino';
 import { FleetError } from '../errors.ts';
 import { canonicalJson } from '../canonical.ts';
 
 export interface CaddyGateway {
-  /** Load `config` unless Caddy already runs exactly it. Throws FleetError('GATEWAY') on failure. */
+  /**
+   * Load `config` unless Caddy already runs exactly it. Throws FleetError('GATEWAY') on failure: a
+   * CaddyRejectedError when Caddy answered that the config is invalid (it keeps running the previous one).
+   */
   apply(config: object): Promise<{ changed: boolean }>;
+  /**
+   * Would Caddy accept `config`? Caddy 2.6 has no validation-only endpoint (`/adapt` does not provision, `caddy
+   * validate` needs the binary and its version next to the daemon), so the HTTP servers of `config` are loaded as
+   * extra servers beside what Caddy runs now, on a loopback port nobody is sent to: what Caddy serves does not
+   * change (but, as any load, it restarts Caddy's listeners). They stay until the next apply replaces the whole
+   * config. Covers the HTTP app only, not TLS automation. Throws FleetError('GATEWAY') when Caddy cannot be asked.
+   */
+  check(config: object): Promise<{ ok: true } | { ok: false; message: string }>;
   /** The config Caddy runs now, or null when it runs none. */
   current(): Promise<object | null>;
   /** Hash of the last config this client loaded or found already running (null before the first apply). */
   lastAppliedHash(): string | null;
 }
 
+/** Caddy answered a load with 4xx: the config is invalid (not: Caddy is down or failed on its side). */
+export class CaddyRejectedError extends FleetError {
+  constructor(readonly status: number, readonly caddyMessage: string) {
+    super('GATEWAY', `Caddy rejected the gateway config (${status}): ${caddyMessage}`);
+    this.name = 'CaddyRejectedError';
+  }
+}
+
+export function isCaddyRejection(err: unknown): err is CaddyRejectedError {
+  return err instanceof CaddyRejectedError;
+}
+
 const TIMEOUT_MS = 10_000;
+const RETRIED = new Set(['ECONNRESET', 'EPIPE', 'socket hang up']);
+/** Name prefix of the servers `check` adds beside the running ones. */
+export const CHECK_SERVER = 'atomo_check';
 
 export function createCaddyGateway(opts: { adminUrl: string; log: Logger; timeoutMs?: number }): CaddyGateway {
   const base = opts.adminUrl.replace(/\/+$/, '');
+  const target = adminTarget(base);
   const timeoutMs = opts.timeoutMs ?? TIMEOUT_MS;
   const log = opts.log.child({ component: 'gateway' });
   let lastHash: string | null = null;
 
   async function call(method: 'GET' | 'POST', path: string, body?: string): Promise<{ status: number; text: string }> {
     try {
-      return await request(base, method, path, body, timeoutMs);
+      try {
+        return await request(target, method, path, body, timeoutMs);
+      } catch (err) {
+        // A connection cut while Caddy swaps its admin server after a load: ask once more (a load is idempotent).
+        if (!RETRIED.has(reason(err))) throw err;
+        await new Promise((r) => setTimeout(r, 50));
+        return await request(target, method, path, body, timeoutMs);
+      }
     } catch (err) {
       throw new FleetError(
         'GATEWAY',
@@ -58,33 +94,93 @@ export function createCaddyGateway(opts: { adminUrl: string; log: Logger; timeou
     }
     const started = Date.now();
     const res = await call('POST', '/load', JSON.stringify(config));
-    const text = res.text;
-    if (res.status !== 200) {
-      // Caddy keeps running the previous config when a load fails.
-      throw new FleetError('GATEWAY', `Caddy rejected the gateway config (${res.status}): ${caddyMessage(text)}`);
-    }
+    // Caddy keeps running the previous config when a load fails.
+    if (res.status !== 200) throw loadError(res);
     log.debug({ hash: hash.slice(0, 12), ms: Date.now() - started, previous: lastHash?.slice(0, 12) ?? null }, 'gateway config loaded');
     lastHash = hash;
     return { changed: true };
   }
 
-  return { apply, current, lastAppliedHash: () => lastHash };
+  async function check(config: object): Promise<{ ok: true } | { ok: false; message: string }> {
+    const res = await call('POST', '/load', JSON.stringify(beside(await current(), config)));
+    if (res.status === 200) return { ok: true };
+    const err = loadError(res);
+    if (isCaddyRejection(err)) return { ok: false, message: err.caddyMessage };
+    throw err;
+  }
+
+  function loadError(res: { status: number; text: string }): FleetError {
+    if (res.status >= 400 && res.status < 500) return new CaddyRejectedError(res.status, caddyMessage(res.text));
+    return new FleetError('GATEWAY', `Caddy admin API at ${base} failed to load the config (${res.status}): ${caddyMessage(res.text)}`);
+  }
+
+  return { apply, check, current, lastAppliedHash: () => lastHash };
+}
+
+type Json = Record<string, any>;
+
+/**
+ * `running` plus each HTTP server of `candidate` as `<CHECK_SERVER>_<name>`, without TLS, on port 0 of its own
+ * loopback address (127.0.0.1, .2, ...: Caddy refuses two servers on one listener address, port 0 included).
+ */
+function beside(running: object | null, candidate: object): Json {
+  const run = (running ?? {}) as Json;
+  const cand = candidate as Json;
+  const checked: Json = {};
+  for (const [i, [name, server]] of Object.entries((cand.apps?.http?.servers ?? {}) as Json).entries()) {
+    const { tls_connection_policies: _tls, ...rest } = server as Json;
+    checked[`${CHECK_SERVER}_${name}`] = { ...rest, listen: [`127.0.0.${i + 1}:0`], automatic_https: { disable: true } };
+  }
+  const others = Object.fromEntries(Object.entries((run.apps?.http?.servers ?? {}) as Json).filter(([n]) => !n.startsWith(CHECK_SERVER)));
+  return {
+    ...run,
+    // Never move the admin API while checking: keep the address Caddy listens on now.
+    admin: run.admin ?? cand.admin,
+    apps: { ...run.apps, http: { ...run.apps?.http, servers: { ...others, ...checked } } },
+  };
+}
+
+interface AdminTarget {
+  client: typeof http | typeof https;
+  options: http.RequestOptions;
+}
+
+/**
+ * The socket file of a `unix:///path` (or Caddy's `unix//path`) admin address, null for http(s). A `|0222` suffix
+ * is permission bits for Caddy 2.8+ to set on the socket, not part of the path.
+ */
+export function adminSocketPath(admin: string): string | null {
+  const rest = /^unix:?(\/.*)$/.exec(admin)?.[1];
+  return rest === undefined ? null : rest.replace(/^\/+/, '/').replace(/\|[0-7]{3,4}$/, '');
+}
+
+/** Where requests go: an http(s) origin, or a unix socket. */
+function adminTarget(base: string): AdminTarget {
+  const socketPath = adminSocketPath(base);
+  if (socketPath) {
+    // Caddy's admin API on a socket accepts an empty Host header (2.6 only that); node would send `localhost`.
+    return { client: http, options: { socketPath, setHost: false, headers: { Host: '' } } };
+  }
+  const url = new URL(base.includes('://') ? base : `http://${base}`);
+  const client = url.protocol === 'https:' ? https : http;
+  return { client, options: { protocol: url.protocol, hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port || undefined } };
 }
 
 /**
  * One admin request on its own connection: Caddy restarts its admin server on every load, which closes
  * kept-alive connections under a pooled client ("other side closed"). A request per tick needs no pool.
  */
-function request(base: string, method: string, path: string, body: string | undefined, timeoutMs: number) {
+function request(target: AdminTarget, method: string, path: string, body: string | undefined, timeoutMs: number) {
   return new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...(target.options.headers as Record<string, string> | undefined) };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
       // We only POST after seeing a difference, so Caddy must not skip the load as "same config".
       headers['Cache-Control'] = 'must-revalidate';
       headers['Content-Length'] = String(Buffer.byteLength(body));
     }
-    const req = http.request(new URL(path, `${base}/`), { method, headers, agent: false, timeout: timeoutMs }, (res) => {
+    const options = { ...target.options, path, method, headers, agent: false, timeout: timeoutMs };
+    const req = target.client.request(options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));

@@ -11,9 +11,13 @@
 // Caddy's map scans its entries in order and re-runs the scan each time its placeholder is read, so `vars`
 // steps store each answer once: per request, one scan of the host list and one of the project list.
 // Unknown ids fall through to one static 404, identical for every unknown host or header.
+//
+// Blast radius: the registry may hold values validation never saw (an older schema, a hand edit). A value that
+// cannot be rendered is the error of the project holding it: renderGateway checks each project's own part first,
+// leaves a bad one out and says why; a bad fleet-wide value is an INVALID_CONFIG error.
 import { FleetError } from '../errors.ts';
 import type { FleetConfig, RegistryRow } from '../types.ts';
-import { dialAddress, hostTable, knownRows, policyGroups, rowRoute, type EffectivePolicy } from './hosts.ts';
+import { dialAddress, effectivePolicy, hostTable, knownRows, policyGroups, rowRoute, type EffectivePolicy } from './hosts.ts';
 import { escapeRegex, greaterThanRegex } from './regex.ts';
 
 export type CaddyConfig = Record<string, unknown>;
@@ -26,11 +30,50 @@ export const RETRY_AFTER_SECONDS = '30';
 const SERVER = 'atomo';
 const TEXT = { 'Content-Type': ['text/plain; charset=utf-8'] };
 
+export interface RenderOptions {
+  permissionUrl?: string;
+}
+
+/** A project left out of the config, and why (a message for its condition: no secrets, what to fix). */
+export interface DroppedProject {
+  id: string;
+  message: string;
+}
+
+/**
+ * The config for every project that can be rendered, and the ones that cannot (left out, so they cannot break the
+ * others). Throws FleetError('INVALID_CONFIG') for what no project is to blame for (fleet-wide settings).
+ */
+export function renderGateway(
+  rows: RegistryRow[],
+  gw: FleetConfig['gateway'],
+  opts: RenderOptions = {},
+): { config: CaddyConfig; dropped: DroppedProject[] } {
+  const fleetProblem = policyProblem(effectivePolicy(gw.policies ?? {}, undefined));
+  if (fleetProblem) throw new FleetError('INVALID_CONFIG', `fleet.yaml gateway.${fleetProblem.replace(/^edge\./, 'policies.')}`);
+  const dropped: DroppedProject[] = [];
+  // Projects sharing a policy share its verdict: a fleet of 1,000 has a handful of distinct policies.
+  const verdicts = new Map<string, string | null>();
+  for (const row of knownRows(rows)) {
+    const policy = effectivePolicy(gw.policies ?? {}, row.manifest?.edge);
+    const key = JSON.stringify(policy);
+    if (!verdicts.has(key)) verdicts.set(key, policyProblem(policy));
+    const message = verdicts.get(key);
+    if (message) dropped.push({ id: row.id, message });
+  }
+  const left = new Set(dropped.map((d) => d.id));
+  return { config: renderCaddyConfig(rows.filter((r) => !left.has(r.id)), gw, opts), dropped };
+}
+
 export function renderCaddyConfig(
   rows: RegistryRow[],
   gw: FleetConfig['gateway'],
-  opts: { permissionUrl?: string } = {},
+  opts: RenderOptions = {},
 ): CaddyConfig {
+  for (const row of knownRows(rows)) {
+    const problem = policyProblem(effectivePolicy(gw.policies ?? {}, row.manifest?.edge));
+    if (problem) throw new FleetError('INVALID_CONFIG', `project ${row.id}: ${problem}`, { project: row.id });
+  }
   const { policies, groupOf } = policyGroups(rows, gw);
   const routes: Json[] = [
     { handle: resolveHandlers(rows, groupOf) },
@@ -47,7 +90,32 @@ export function renderCaddyConfig(
     apps: { http: { servers: { [SERVER]: server } } },
   };
   applyTls(config, server, rows, gw, opts);
+  const unsafe = unsafeNumber(config);
+  // A backstop for numbers no check above knows: Caddy reads them as Go integers, JavaScript rounds past 2^53.
+  if (unsafe) throw new FleetError('INVALID_CONFIG', `the gateway config would hold ${unsafe.value} at ${unsafe.path}, not a safe integer`);
   return config;
+}
+
+/**
+ * Why a policy cannot be rendered, or null. Only what the renderer itself must compute with is checked here;
+ * address ranges are Caddy's to parse (a range it rejects is found by the gateway step, see gateway-sync.ts).
+ */
+export function policyProblem(policy: EffectivePolicy): string | null {
+  const n = policy.maxBodyBytes;
+  if (n !== undefined && !(Number.isSafeInteger(n) && n >= 0)) {
+    return `edge.maxBodyBytes must be a whole number of bytes from 0 to ${Number.MAX_SAFE_INTEGER}, got ${n}`;
+  }
+  return null;
+}
+
+function unsafeNumber(node: unknown, path = ''): { path: string; value: number } | null {
+  if (typeof node === 'number') return Number.isSafeInteger(node) ? null : { path: path || '/', value: node };
+  if (!node || typeof node !== 'object') return null;
+  for (const [k, v] of Object.entries(node)) {
+    const found = unsafeNumber(v, `${path}/${k}`);
+    if (found) return found;
+  }
+  return null;
 }
 
 /** The host, pick and project maps, each looked up once: `vars` steps store their answers. */
@@ -159,7 +227,7 @@ function applyTls(
   server: Json,
   rows: RegistryRow[],
   gw: FleetConfig['gateway'],
-  opts: { permissionUrl?: string },
+  opts: RenderOptions,
 ): void {
   if (gw.tls === 'off') {
     server.automatic_https = { disable: true };
@@ -238,7 +306,11 @@ function staticText(status: number, body: string): Json {
   return { handler: 'static_response', status_code: status, headers: { ...TEXT }, body };
 }
 
-/** `gateway.admin` may be `host:port` or a URL; Caddy wants `host:port`. */
+/**
+ * `gateway.admin` may be `host:port`, an http(s) URL or a unix socket (`unix:///run/caddy-admin/admin.sock`);
+ * Caddy wants `host:port` or `unix//run/caddy-admin/admin.sock`.
+ */
 export function adminListen(admin: string): string {
+  if (admin.startsWith('unix:')) return `unix/${admin.slice('unix:'.length).replace(/^\/+/, '/')}`;
   return admin.replace(/^https?:\/\//, '').replace(/\/+$/, '');
 }

@@ -5,7 +5,7 @@ import { dirname, resolve } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 
 export interface EmbeddedCluster {
-  /** Admin URL (superuser `postgres`). */
+  /** Admin URL (superuser `postgres`, with its password). */
   url: string;
   port: number;
   dataDir: string;
@@ -17,7 +17,8 @@ export interface EmbeddedCluster {
 export interface EmbeddedOptions {
   dataDir: string;
   port: number;
-  password?: string;
+  /** The superuser's password: set at initdb, and put in `url`. Keep it out of the repository and the logs. */
+  password: string;
   /** Test mode: no fsync. */
   fast?: boolean;
 }
@@ -68,12 +69,13 @@ function release(pg: object): void {
 export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedCluster> {
   const EmbeddedPostgres = await loadEmbedded();
   const dataDir = resolve(opts.dataDir);
-  const password = opts.password ?? 'postgres';
-  // Postgres runs as user `postgres` when we are root: every parent folder must be traversable.
+  const password = opts.password;
+  // Postgres runs as user `postgres` when we are root: every parent folder must be traversable. Traverse (x) only,
+  // never read: a 0700 state dir becomes 0711, so nobody can list the secrets, backups and logs next to the data.
+  // Added to what is there: a plain chmod would strip /tmp's sticky, world-writable mode.
   mkdirSync(dirname(dataDir), { recursive: true });
   for (let d = dirname(dataDir); d !== '/' && d !== dirname(d); d = dirname(d)) {
-    // Add r-x for others, keep the rest: a plain 0o755 would strip /tmp's sticky, world-writable mode.
-    try { chmodSync(d, (statSync(d).mode & 0o7777) | 0o055); } catch { break; }
+    try { chmodSync(d, (statSync(d).mode & 0o7777) | 0o011); } catch { break; }
   }
   const flags = ['-c', 'listen_addresses=127.0.0.1', '-k', dataDir, '-c', 'max_connections=300'];
   const pg = new EmbeddedPostgres({

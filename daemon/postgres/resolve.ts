@@ -1,9 +1,11 @@
 // Where the registry and the project databases live: a URL given at start, a reference in the secret store
 // (fleet.yaml postgres.admin), or the embedded Postgres of a laptop run (data under <state>/pg, git-ignored).
 import pg from 'pg';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { FleetError } from '../errors.ts';
+import { generatePassword } from '../secrets/generate.ts';
 import type { SecretStore, FleetConfig } from '../types.ts';
 import { startEmbedded } from './embedded.ts';
 
@@ -12,33 +14,51 @@ export interface Databases {
   adminUrl: string;
 }
 
-const REGISTRY_DB = 'atomo_fleet';
+/** The control plane's database: outside the `atomo_<id>` namespace, so no project id can ever name it. */
+export const REGISTRY_DATABASE = 'fleet_registry';
+/** Its name before: a project with id `fleet` mapped onto it. Renamed at start when possible. */
+export const LEGACY_REGISTRY_DATABASE = 'atomo_fleet';
 const EMBEDDED_PORT = 54329;
+/** What clusters initialised before the password file existed were given. */
+const OLD_DEFAULT_PASSWORD = 'postgres';
 
 export async function resolveDatabases(o: {
   fleet: FleetConfig; secrets: SecretStore; stateDir: string; log: Logger; registry?: string; admin?: string;
 }): Promise<Databases> {
   let adminUrl = o.admin;
   if (!adminUrl && o.fleet.postgres.admin === 'embedded') {
-    const port = embeddedPort();
-    o.log.info({ port, dataDir: join(o.stateDir, 'pg') }, 'starting embedded Postgres');
-    // Never stopped by the daemon: instances outlive it and use this Postgres; the next start adopts it.
-    adminUrl = (await startEmbedded({ dataDir: join(o.stateDir, 'pg'), port })).url;
+    adminUrl = await startEmbeddedCluster(o.stateDir, o.log);
   } else if (!adminUrl) {
     adminUrl = await o.secrets.get(o.fleet.postgres.admin);
   }
-  const registryUrl = o.registry ?? withDatabase(adminUrl, REGISTRY_DB);
-  if (!o.registry) await ensureRegistryDatabase(adminUrl, o.log);
-  return { registryUrl, adminUrl };
+  if (o.registry) return { registryUrl: o.registry, adminUrl };
+  return { registryUrl: withDatabase(adminUrl, await ensureRegistryDatabase(adminUrl, o.log)), adminUrl };
 }
 
-/** The registry URL a laptop run uses, without starting anything (for `fleet status`). */
-export function embeddedRegistryUrl(): string {
-  return withDatabase(`postgres://postgres:postgres@127.0.0.1:${embeddedPort()}/postgres`, REGISTRY_DB);
+/** The state dir the CLI uses when none is given: FLEET_STATE_DIR, else `<repo>/.fleet`. */
+export function defaultStateDir(repoDir: string): string {
+  return resolve(process.env.FLEET_STATE_DIR ?? join(repoDir, '.fleet'));
+}
+
+/** The file holding the embedded cluster's superuser password (mode 0600). */
+export function superuserPasswordFile(stateDir: string): string {
+  return join(stateDir, 'pg-superuser-password');
+}
+
+/** The registry URL a laptop run uses, without starting anything (for `fleet status`, `fleet plan`). */
+export async function embeddedRegistryUrl(stateDir: string): Promise<string> {
+  const file = superuserPasswordFile(stateDir);
+  // No file: a cluster no daemon of this version has started yet still has the old default.
+  const adminUrl = embeddedAdminUrl(existsSync(file) ? readPassword(file) : OLD_DEFAULT_PASSWORD);
+  return withDatabase(adminUrl, await registryDatabaseOn(adminUrl));
 }
 
 function embeddedPort(): number {
   return Number(process.env.FLEET_PG_PORT ?? EMBEDDED_PORT);
+}
+
+function embeddedAdminUrl(password: string): string {
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${embeddedPort()}/postgres`;
 }
 
 function withDatabase(url: string, db: string): string {
@@ -47,20 +67,139 @@ function withDatabase(url: string, db: string): string {
   return u.toString();
 }
 
-/** Create the registry database when missing; an unreachable server is left for the daemon loop to wait on. */
-async function ensureRegistryDatabase(adminUrl: string, log: Logger): Promise<void> {
+/**
+ * Start (or adopt) the embedded cluster with the superuser password kept in the state dir: random for a new
+ * cluster; a cluster from before the file existed starts with the old default and is moved off it once connected.
+ */
+async function startEmbeddedCluster(stateDir: string, log: Logger): Promise<string> {
+  const port = embeddedPort();
+  const dataDir = join(stateDir, 'pg');
+  const file = superuserPasswordFile(stateDir);
+  if (!existsSync(file)) writePrivate(file, existsSync(join(dataDir, 'PG_VERSION')) ? OLD_DEFAULT_PASSWORD : generatePassword());
+  log.info({ port, dataDir }, 'starting embedded Postgres');
+  // Never stopped by the daemon: instances outlive it and use this Postgres; the next start adopts it.
+  await startEmbedded({ dataDir, port, password: readPassword(file) });
+  return embeddedAdminUrl(await settlePassword(file, log));
+}
+
+/**
+ * Finish a rotation a crash interrupted (`<file>.next` holds the new password: adopt it if it logs in), then
+ * rotate away from the old default. The new password is on disk before ALTER USER, so no crash can lose it.
+ */
+async function settlePassword(file: string, log: Logger): Promise<string> {
+  const next = `${file}.next`;
+  if (existsSync(next)) {
+    const verdict = await tryLogin(readPassword(next));
+    if (verdict === 'ok') renameSync(next, file);
+    else if (verdict === 'denied') rmSync(next, { force: true });
+  }
+  const current = readPassword(file);
+  if (current !== OLD_DEFAULT_PASSWORD) return current;
+  const fresh = generatePassword();
+  writePrivate(next, fresh);
+  const c = new pg.Client({ connectionString: embeddedAdminUrl(current), connectionTimeoutMillis: 5000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    await c.query(`ALTER USER postgres PASSWORD ${c.escapeLiteral(fresh)}`);
+  } catch (err: any) {
+    // `.next` stays: whether ALTER USER ran or not, the next start settles it by trying it.
+    log.warn({ err: { code: err.code, message: err.message } }, 'embedded Postgres still has the old default superuser password; the next start tries again');
+    return current;
+  } finally {
+    await c.end().catch(() => {});
+  }
+  renameSync(next, file);
+  log.info({ file }, 'embedded Postgres superuser moved off the old default password');
+  return fresh;
+}
+
+async function tryLogin(password: string): Promise<'ok' | 'denied' | 'unknown'> {
+  const c = new pg.Client({ connectionString: embeddedAdminUrl(password), connectionTimeoutMillis: 5000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    return 'ok';
+  } catch (err: any) {
+    return err.code === '28P01' ? 'denied' : 'unknown';
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+function readPassword(file: string): string {
+  return readFileSync(file, 'utf8').trim();
+}
+
+/** Write a secret file 0600 from its first byte, replacing any older one whole. */
+function writePrivate(file: string, content: string): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.tmp`;
+  rmSync(tmp, { force: true });
+  writeFileSync(tmp, `${content}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, file);
+}
+
+/** Which registry database a server holds: the legacy name only when it alone exists. */
+async function registryDatabaseOn(adminUrl: string): Promise<string> {
   const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
   c.on('error', () => {});
   try {
     await c.connect();
-    const exists = (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [REGISTRY_DB])).rowCount;
-    if (!exists) await c.query(`CREATE DATABASE ${REGISTRY_DB}`);
+    const { rows } = await c.query('SELECT datname FROM pg_database WHERE datname = ANY($1)', [[REGISTRY_DATABASE, LEGACY_REGISTRY_DATABASE]]);
+    return rows.length === 1 && rows[0].datname === LEGACY_REGISTRY_DATABASE ? LEGACY_REGISTRY_DATABASE : REGISTRY_DATABASE;
+  } catch {
+    return REGISTRY_DATABASE; // unreachable: the caller says so when it connects
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+/**
+ * Create the registry database when missing, moving a legacy `atomo_fleet` registry to its new name. Returns the
+ * name to use. An unreachable server is left for the daemon loop to wait on.
+ */
+async function ensureRegistryDatabase(adminUrl: string, log: Logger): Promise<string> {
+  const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    const { rows } = await c.query('SELECT datname FROM pg_database WHERE datname = ANY($1)', [[REGISTRY_DATABASE, LEGACY_REGISTRY_DATABASE]]);
+    const names = new Set(rows.map((r) => r.datname as string));
+    if (names.has(REGISTRY_DATABASE)) return REGISTRY_DATABASE;
+    if (names.has(LEGACY_REGISTRY_DATABASE) && (await holdsRegistry(withDatabase(adminUrl, LEGACY_REGISTRY_DATABASE)))) {
+      try {
+        await c.query(`ALTER DATABASE ${LEGACY_REGISTRY_DATABASE} RENAME TO ${REGISTRY_DATABASE}`);
+        log.info({ from: LEGACY_REGISTRY_DATABASE, to: REGISTRY_DATABASE }, 'registry database renamed out of the project namespace');
+        return REGISTRY_DATABASE;
+      } catch (err: any) {
+        log.warn({ err: { code: err.code, message: err.message } },
+          `the registry stays in ${LEGACY_REGISTRY_DATABASE} (could not rename it to ${REGISTRY_DATABASE}); `
+          + `when nothing is connected to it, run: ALTER DATABASE ${LEGACY_REGISTRY_DATABASE} RENAME TO ${REGISTRY_DATABASE}`);
+        return LEGACY_REGISTRY_DATABASE;
+      }
+    }
+    await c.query(`CREATE DATABASE ${REGISTRY_DATABASE}`);
   } catch (err: any) {
-    if (err.code === '42P04') return;
+    if (err.code === '42P04') return REGISTRY_DATABASE;
     log.warn({ err: { code: err.code, message: err.message } }, 'Postgres not reachable yet; the daemon waits and retries');
     if (err.code && !['ECONNREFUSED', 'ETIMEDOUT', 'ENOTFOUND', '57P03'].includes(err.code)) {
       throw new FleetError('POSTGRES_UNREACHABLE', `cannot prepare the registry database: ${err.message}`, { cause: err });
     }
+  } finally {
+    await c.end().catch(() => {});
+  }
+  return REGISTRY_DATABASE;
+}
+
+/** A database holds the registry when it has the `projects` table (a project's database named atomo_fleet has not). */
+async function holdsRegistry(url: string): Promise<boolean> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    return (await c.query("SELECT to_regclass('public.projects') IS NOT NULL AS found")).rows[0].found === true;
   } finally {
     await c.end().catch(() => {});
   }

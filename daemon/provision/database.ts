@@ -1,14 +1,22 @@
 // Per-project database and login role on the project Postgres server. Every step is idempotent: a daemon killed
 // between any two statements converges on the next pass, with nothing created twice.
+//
+// Blast radius: the daemon touches only what it created. A role it creates carries a marker (a comment, set in
+// the same transaction), a project's database is owned by that role, and nothing else is taken over, backed up or
+// dropped: not a hand-made `atomo_x`, not the registry, not `postgres`.
 import pg from 'pg';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { FleetError } from '../errors.ts';
+import { FleetError, type ErrorCode } from '../errors.ts';
+import { REGISTRY_DATABASE } from '../postgres/resolve.ts';
 import { isConnectionError } from '../registry/registry.ts';
 
-const run = promisify(execFile);
+/** Connections a project's role may hold at once when the manifest says nothing (`resources.connections`). */
+export const DEFAULT_CONNECTION_LIMIT = 20;
+const PROJECT_ID = /^[a-z][a-z0-9_]{0,39}$/;
+/** Never a project's database, whatever a caller passes. */
+const CONTROL_PLANE = new Set(['postgres', 'template0', 'template1', REGISTRY_DATABASE]);
 
 export interface ProjectDatabase {
   project: string;
@@ -31,7 +39,14 @@ export function instanceDatabaseUrl(adminUrl: string, db: ProjectDatabase, passw
   return u.toString();
 }
 
-async function withAdmin<T>(adminUrl: string, project: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+/** The comment that marks a role as created by atomo-fleet for project `id`. */
+export function roleMarker(id: string): string {
+  return `atomo-fleet project ${id}`;
+}
+
+async function withAdmin<T>(
+  adminUrl: string, project: string, fn: (c: pg.Client) => Promise<T>, failure: { code: ErrorCode; doing: string } = { code: 'PROVISION', doing: 'provision the database of' },
+): Promise<T> {
   const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
   client.on('error', () => {});
   try {
@@ -47,31 +62,136 @@ async function withAdmin<T>(adminUrl: string, project: string, fn: (c: pg.Client
       throw new FleetError('POSTGRES_UNREACHABLE', `project Postgres server went away: ${err.code ?? 'connection lost'}`, { project, cause: err });
     }
     // Postgres messages name objects, never passwords (the password travels as a literal we do not echo).
-    throw new FleetError('PROVISION', `could not provision the database of ${project}: ${err.message}`, { project, cause: err });
+    throw new FleetError(failure.code, `could not ${failure.doing} ${project}: ${err.message}`, { project, cause: err });
   } finally {
     await client.end().catch(() => {});
   }
 }
 
-export async function ensureDatabase(adminUrl: string, db: ProjectDatabase, password: string): Promise<{ created: boolean }> {
+interface Found {
+  roleExists: boolean;
+  /** The role carries this project's marker. */
+  marked: boolean;
+  databaseExists: boolean;
+  owner: string | null;
+}
+
+async function inspect(c: pg.Client, db: ProjectDatabase): Promise<Found> {
+  const { rows: [r] } = await c.query(`SELECT
+      (SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1) AS marker,
+      EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS role_exists,
+      (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $2) AS owner,
+      EXISTS (SELECT 1 FROM pg_database WHERE datname = $2) AS database_exists`, [db.role, db.database]);
+  return { roleExists: r.role_exists, marked: r.marker === roleMarker(db.project), databaseExists: r.database_exists, owner: r.owner };
+}
+
+/** Only `atomo_<id>` for a valid id, and never a control-plane database, whatever names a caller passes. */
+function checkNames(db: ProjectDatabase, code: ErrorCode, verb: string, registryDatabase?: string): void {
+  const fits = PROJECT_ID.test(db.project) && db.database === `atomo_${db.project}` && db.role === db.database;
+  if (!fits || CONTROL_PLANE.has(db.database) || db.database === registryDatabase) {
+    throw new FleetError(code, `refusing to ${verb} database ${db.database} (role ${db.role}): not the database atomo_<id> of project "${db.project}"`, { project: db.project });
+  }
+}
+
+/**
+ * Revoke CONNECT on `postgres` from PUBLIC (and so from every project role): project roles reach their own
+ * database only. Idempotent and cheap (one query when already done); skipped where the admin is not the owner.
+ */
+export async function hardenServer(adminUrl: string): Promise<string[]> {
+  return withAdmin(adminUrl, 'the fleet', hardenWith, { code: 'PROVISION', doing: 'harden the server of' });
+}
+
+async function hardenWith(c: pg.Client): Promise<string[]> {
+  const { rows } = await c.query(`SELECT datname FROM pg_database d WHERE datname = 'postgres'
+    AND has_database_privilege('public', d.oid, 'CONNECT') AND pg_has_role(current_user, d.datdba, 'USAGE')`);
+  for (const r of rows) await c.query(`REVOKE CONNECT ON DATABASE ${c.escapeIdentifier(r.datname)} FROM PUBLIC`);
+  return rows.map((r) => r.datname as string);
+}
+
+/**
+ * A role made before the marker existed is the fleet's when the password the fleet stored for it logs in: the
+ * errors below come only after Postgres accepted the password. A role someone else made does not know it.
+ */
+async function provesPassword(adminUrl: string, db: ProjectDatabase, password: string): Promise<boolean> {
+  const c = new pg.Client({ connectionString: instanceDatabaseUrl(adminUrl, db, password), connectionTimeoutMillis: 5000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    return true;
+  } catch (err: any) {
+    return ['42501', '3D000', '53300'].includes(err.code); // no CONNECT, no database yet, too many connections
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+export interface EnsureOptions {
+  /** CONNECTION LIMIT of the project's role (default DEFAULT_CONNECTION_LIMIT). */
+  connectionLimit?: number;
+}
+
+export async function ensureDatabase(adminUrl: string, db: ProjectDatabase, password: string, opts: EnsureOptions = {}): Promise<{ created: boolean }> {
+  const limit = opts.connectionLimit ?? DEFAULT_CONNECTION_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw new FleetError('PROVISION', `the connection limit of ${db.project} must be a whole number of at least 1, not ${limit}`, { project: db.project });
+  }
+  checkNames(db, 'PROVISION', 'provision');
   return withAdmin(adminUrl, db.project, async (c) => {
+    await hardenWith(c);
+    const found = await inspect(c, db);
+    // 1. Take over nothing the fleet did not create: a foreign role keeps its password, a foreign database its owner.
+    if (found.roleExists && !found.marked && !(await provesPassword(adminUrl, db, password))) {
+      throw new FleetError('PROVISION', `role ${db.role} exists but was not created by atomo-fleet (no ownership marker): it was left untouched. `
+        + `Drop or rename it, or give the project another id`, { project: db.project });
+    }
+    if (found.databaseExists && found.owner !== db.role) {
+      throw new FleetError('PROVISION', `database ${db.database} exists but is owned by ${found.owner}, not by the project's role ${db.role}: `
+        + 'it was left untouched. Drop or rename it, or give the project another id', { project: db.project });
+    }
+    // 2. The role and its marker in one transaction: a crash never leaves an unmarked role of ours. The password
+    //    is always (re)set: the secret store is the source of truth for it.
     const role = c.escapeIdentifier(db.role);
-    const roleExists = (await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [db.role])).rowCount;
-    // Always (re)set the password: the secret store is the source of truth for it.
-    await c.query(`${roleExists ? 'ALTER' : 'CREATE'} ROLE ${role} LOGIN PASSWORD ${c.escapeLiteral(password)}`);
-    const exists = (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [db.database])).rowCount;
-    if (!exists) {
+    await c.query('BEGIN');
+    try {
+      await c.query(`${found.roleExists ? 'ALTER' : 'CREATE'} ROLE ${role} LOGIN PASSWORD ${c.escapeLiteral(password)} CONNECTION LIMIT ${limit}`);
+      if (!found.marked) await c.query(`COMMENT ON ROLE ${role} IS ${c.escapeLiteral(roleMarker(db.project))}`);
+      await c.query('COMMIT');
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => {});
+      throw err;
+    }
+    // 3. The database, owned by the role.
+    if (!found.databaseExists) {
       try {
         await c.query(`CREATE DATABASE ${c.escapeIdentifier(db.database)} OWNER ${role}`);
       } catch (err: any) {
-        if (err.code !== '42P04') throw err; // duplicate_database: created meanwhile, fine.
+        if (err.code !== '42P04') throw err; // duplicate_database: created meanwhile; checked on the next pass.
       }
     }
-    // Only the project's own role (and the admin) may connect: other projects' roles are refused.
+    // 4. Only the project's own role (and the admin) may connect: other projects' roles are refused.
     await c.query(`REVOKE ALL ON DATABASE ${c.escapeIdentifier(db.database)} FROM PUBLIC`);
     await c.query(`GRANT CONNECT, TEMPORARY ON DATABASE ${c.escapeIdentifier(db.database)} TO ${role}`);
-    return { created: !exists };
+    return { created: !found.databaseExists };
   });
+}
+
+export interface GuardOptions {
+  /** The registry's database, when the caller knows it (it is refused in any case when it is `fleet_registry`). */
+  registryDatabase?: string;
+}
+
+/**
+ * Before a backup for a delete, and before the drop: the database must be exactly the project's, owned by the
+ * role the fleet marked as the project's. Anything else is someone else's and stays as it is.
+ */
+async function guardProjectDatabase(c: pg.Client, db: ProjectDatabase, verb: string, opts: GuardOptions): Promise<Found> {
+  checkNames(db, 'DELETE_GUARD', verb, opts.registryDatabase);
+  const found = await inspect(c, db);
+  const why = found.databaseExists && found.owner !== db.role ? `it is owned by ${found.owner}, not by the project's role ${db.role}`
+    : found.roleExists && !found.marked ? `role ${db.role} was not created by atomo-fleet (no ownership marker)`
+      : null;
+  if (why) throw new FleetError('DELETE_GUARD', `refusing to ${verb} ${db.database}: ${why}; nothing was changed`, { project: db.project });
+  return found;
 }
 
 function pgDumpPath(): string {
@@ -80,25 +200,63 @@ function pgDumpPath(): string {
 }
 
 /** A fresh plain-SQL dump of the project's database; throws DELETE_GUARD when it cannot be made. */
-export async function backupDatabase(adminUrl: string, db: ProjectDatabase, dir: string): Promise<string> {
+export async function backupDatabase(adminUrl: string, db: ProjectDatabase, dir: string, opts: GuardOptions = {}): Promise<string> {
+  await withAdmin(adminUrl, db.project, (c) => guardProjectDatabase(c, db, 'back up', opts), { code: 'DELETE_GUARD', doing: 'check the database before backing up' });
   const file = join(dir, `${db.database}-${new Date().toISOString().replace(/[:.]/g, '-')}.sql`);
   const u = new URL(adminUrl);
   const password = decodeURIComponent(u.password);
   u.password = '';
   u.pathname = `/${db.database}`;
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
     // The password goes through the environment, so it never shows in the process list or an error message.
-    await run(pgDumpPath(), ['--no-owner', '--file', file, u.toString()], { env: { ...process.env, PGPASSWORD: password } });
+    await dumpInto(file, ['--no-owner', u.toString()], { ...process.env, PGPASSWORD: password });
   } catch (err: any) {
-    throw new FleetError('DELETE_GUARD', `backup of ${db.database} failed, database kept: ${String(err.stderr || err.code || err.message).trim()}`, { project: db.project, cause: err });
+    const detail = String(err.message || err.code).trim();
+    throw new FleetError('DELETE_GUARD', `backup of ${db.database} failed, database kept: ${hide(detail, password)}`, { project: db.project });
   }
   return file;
 }
 
-export async function dropDatabase(adminUrl: string, db: ProjectDatabase): Promise<void> {
-  await withAdmin(adminUrl, db.project, async (c) => {
-    await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(db.database)} WITH (FORCE)`);
-    await c.query(`DROP ROLE IF EXISTS ${c.escapeIdentifier(db.role)}`);
+function hide(text: string, secret: string): string {
+  return secret ? text.split(secret).join('[Redacted]') : text;
+}
+
+/**
+ * pg_dump into `file`, created 0600 before pg_dump writes a byte (pg_dump --file would create it 0644), flushed to
+ * disk on success (a delete drops the database right after), removed on failure: no empty or partial dump is left
+ * to be mistaken for a backup.
+ */
+function dumpInto(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const fd = openSync(file, 'wx', 0o600);
+  return new Promise<void>((resolveDump, reject) => {
+    let stderr = '';
+    let settled = false;
+    const finish = (err: Error | null) => {
+      if (settled) return;
+      settled = true;
+      try {
+        if (!err) fsyncSync(fd);
+      } catch (e) {
+        err = e as Error;
+      }
+      closeSync(fd);
+      if (!err) return resolveDump();
+      rmSync(file, { force: true });
+      reject(err);
+    };
+    const child = spawn(pgDumpPath(), args, { env, stdio: ['ignore', fd, 'pipe'] });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { if (stderr.length < 4000) stderr += d; });
+    child.on('error', (err) => finish(err));
+    child.on('close', (code, signal) => finish(code === 0 ? null : new Error(stderr.trim() || `pg_dump exited with ${code ?? signal}`)));
   });
+}
+
+export async function dropDatabase(adminUrl: string, db: ProjectDatabase, opts: GuardOptions = {}): Promise<void> {
+  await withAdmin(adminUrl, db.project, async (c) => {
+    const found = await guardProjectDatabase(c, db, 'drop', opts);
+    if (found.databaseExists) await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(db.database)} WITH (FORCE)`);
+    if (found.roleExists) await c.query(`DROP ROLE IF EXISTS ${c.escapeIdentifier(db.role)}`);
+  }, { code: 'PROVISION', doing: 'drop the database of' });
 }

@@ -1,7 +1,8 @@
 // Provision what a project needs before its instance can start: secrets, database and role, the schema file.
 // Each step checks before it acts, so running it again (after a crash, every pass) creates nothing twice.
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { privateDir } from '../files.ts';
 import { createHash } from 'node:crypto';
 import type { FleetSecretStore } from '../secrets/refs.ts';
 import { secretRef, resolveRef } from '../secrets/refs.ts';
@@ -28,8 +29,13 @@ export function secretRefsOf(ctx: Pick<ProvisionContext, 'secretPrefix'>, m: Man
   return refs;
 }
 
-/** Generate DATABASE_URL and JWT_SECRET when missing, then make the role and database match them. */
-export async function provisionProject(ctx: ProvisionContext, id: string): Promise<{ databaseCreated: boolean }> {
+/**
+ * Generate DATABASE_URL and JWT_SECRET when missing, then make the role and database match them.
+ * `connectionLimit` (manifest `resources.connections`) caps the role's connections (default 20).
+ */
+export async function provisionProject(
+  ctx: ProvisionContext, id: string, opts: { connectionLimit?: number } = {},
+): Promise<{ databaseCreated: boolean }> {
   const db = databaseNames(id);
   const urlRef = secretRef(ctx.secretPrefix, id, 'DATABASE_URL');
   // The secret is written before the role exists: a crash in between leaves a password the next pass applies.
@@ -39,7 +45,7 @@ export async function provisionProject(ctx: ProvisionContext, id: string): Promi
   const jwtRef = secretRef(ctx.secretPrefix, id, 'JWT_SECRET');
   if (!(await ctx.secrets.has(jwtRef))) await ctx.secrets.put(jwtRef, generateSecret(48));
   const password = decodeURIComponent(new URL(await ctx.secrets.get(urlRef)).password);
-  const { created } = await ensureDatabase(ctx.adminUrl, db, password);
+  const { created } = await ensureDatabase(ctx.adminUrl, db, password, { connectionLimit: opts.connectionLimit });
   return { databaseCreated: created };
 }
 
@@ -59,7 +65,7 @@ export function materializeSchema(stateDir: string, id: string, content: string)
   const path = schemaFilePath(stateDir, id);
   const want = digest(content);
   if (existsSync(path) && digest(readFileSync(path, 'utf8')) === want) return { written: false, path };
-  mkdirSync(dirname(path), { recursive: true });
+  privateDir(dirname(path));
   writeFileSync(path, content);
   return { written: true, path };
 }

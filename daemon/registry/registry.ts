@@ -109,6 +109,30 @@ export class Registry {
         await client.query('INSERT INTO fleet_migrations (version) VALUES ($1)', [i + 1]);
       }
     });
+    await this.restrictConnect();
+  }
+
+  /**
+   * Project roles must not reach the control plane (its tables, its advisory lock): CONNECT on the registry's
+   * database is revoked from PUBLIC, so only its owner and superusers get in. Best effort: a registry role that
+   * does not own its database cannot, and says so.
+   */
+  private async restrictConnect(): Promise<void> {
+    const { rows: [r] } = await this.query(`SELECT current_database() AS db,
+        has_database_privilege('public', d.oid, 'CONNECT') AS open, pg_has_role(current_user, d.datdba, 'USAGE') AS owner
+      FROM pg_database d WHERE d.datname = current_database()`);
+    if (!r?.open) return;
+    if (!r.owner) {
+      this.log.warn({ database: r.db }, `every role may CONNECT to the registry database ${r.db}, project roles included: `
+        + `its owner should run REVOKE CONNECT ON DATABASE ${r.db} FROM PUBLIC`);
+      return;
+    }
+    try {
+      await this.query(`REVOKE CONNECT ON DATABASE ${pg.escapeIdentifier(r.db)} FROM PUBLIC`);
+    } catch (err: any) {
+      if (isConnectionError(err) || err instanceof FleetError) throw err;
+      this.log.warn({ database: r.db, err: { code: err.code, message: err.message } }, `could not revoke CONNECT on the registry database ${r.db} from PUBLIC`);
+    }
   }
 
   private async connect(): Promise<pg.PoolClient> {

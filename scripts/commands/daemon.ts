@@ -3,6 +3,7 @@ import type { Command } from '../fleet.ts';
 import { join, resolve } from 'node:path';
 import { FleetError } from '../../daemon/errors.ts';
 import { bootDaemon } from '../../daemon/boot.ts';
+import { privateDir } from '../../daemon/files.ts';
 import { createLogger } from '../../daemon/log.ts';
 import { loadFleetConfig } from '../../daemon/manifest/fleet-config.ts';
 import { resolveDatabases } from '../../daemon/postgres/resolve.ts';
@@ -36,6 +37,8 @@ const command: Command = {
     const log = createLogger({ level: (env.LOG_LEVEL as 'info') ?? 'info' });
     const repoDir = resolve(repo);
     const stateDir = resolve(String(v['state-dir'] ?? env.FLEET_STATE_DIR ?? join(repoDir, '.fleet')));
+    // Before anything writes into it (secrets, Postgres, the clone): the state dir is the daemon user's alone.
+    privateDir(stateDir);
     const remoteUrl = (v.remote as string | undefined) ?? env.FLEET_REPO_URL;
     const fleet = remoteUrl
       ? await bootstrapRemote({ url: remoteUrl, stateDir, log, env })
@@ -60,7 +63,7 @@ const command: Command = {
       throw new FleetError('USAGE', `FLEET_PORT_BASE=${env.FLEET_PORT_BASE} is not a port number (1-65535)`);
     }
     const running = await bootDaemon({
-      log, repoDir, remoteUrl, fleet, stateDir, registryUrl: dbs.registryUrl, adminUrl: dbs.adminUrl, httpPort,
+      log, repoDir, remoteUrl, gitTokenSecret: env.FLEET_GIT_TOKEN_SECRET, fleet, stateDir, registryUrl: dbs.registryUrl, adminUrl: dbs.adminUrl, httpPort,
       httpHost: env.FLEET_HTTP_HOST, portBase,
       intervalMs: intervalSec * 1000, watchWorktree: v['watch-worktree'] === true, secrets,
       caddyAdmin: noGateway ? null : fleet.gateway.admin,

@@ -9,7 +9,7 @@ import type { Action, ActualProject, DesiredFleet } from '../../daemon/types.ts'
 import { join, resolve } from 'node:path';
 import { createLogger, redactUrl } from '../../daemon/log.ts';
 import { loadFleetConfig } from '../../daemon/manifest/fleet-config.ts';
-import { embeddedRegistryUrl } from '../../daemon/postgres/resolve.ts';
+import { defaultStateDir, embeddedRegistryUrl } from '../../daemon/postgres/resolve.ts';
 import { Registry } from '../../daemon/registry/registry.ts';
 import { toActual } from '../../daemon/reconcile.ts';
 
@@ -101,7 +101,7 @@ async function planAgainstRegistry(repo: string, values: Record<string, unknown>
 
 async function defaultRegistryUrl(repo: string): Promise<string> {
   const fleet = await loadFleetConfig(join(resolve(repo), 'fleet.yaml'));
-  if (fleet.postgres.admin === 'embedded') return embeddedRegistryUrl();
+  if (fleet.postgres.admin === 'embedded') return embeddedRegistryUrl(defaultStateDir(repo));
   throw new FleetError('USAGE', '--against-registry needs --registry URL or FLEET_REGISTRY_URL');
 }
 

@@ -50,7 +50,7 @@ const command: Command = {
     const log = createLogger({ level: 'silent' });
     const stateDir = resolve(String(values['state-dir'] ?? process.env.FLEET_STATE_DIR ?? join(repoDir, '.fleet')));
     const url = (values.registry as string | undefined) ?? process.env.FLEET_REGISTRY_URL
-      ?? (fleet.postgres.admin === 'embedded' ? embeddedRegistryUrl() : undefined);
+      ?? (fleet.postgres.admin === 'embedded' ? await embeddedRegistryUrl(stateDir) : undefined);
     if (!url) throw new FleetError('USAGE', 'pass --registry URL or set FLEET_REGISTRY_URL');
     const registry = new Registry(url, log);
     try {

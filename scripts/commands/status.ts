@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { createLogger } from '../../daemon/log.ts';
 import { FleetError } from '../../daemon/errors.ts';
 import { loadFleetConfig } from '../../daemon/manifest/fleet-config.ts';
-import { embeddedRegistryUrl } from '../../daemon/postgres/resolve.ts';
+import { defaultStateDir, embeddedRegistryUrl } from '../../daemon/postgres/resolve.ts';
 import { Registry, type ProjectRecord } from '../../daemon/registry/registry.ts';
 
 const short = (c: string | null) => (c ? c.slice(0, 7) : '-');
@@ -57,7 +57,7 @@ const command: Command = {
 
 async function defaultUrl(repo: string): Promise<string> {
   const file = join(resolve(repo), 'fleet.yaml');
-  if (existsSync(file) && (await loadFleetConfig(file)).postgres.admin === 'embedded') return embeddedRegistryUrl();
+  if (existsSync(file) && (await loadFleetConfig(file)).postgres.admin === 'embedded') return embeddedRegistryUrl(defaultStateDir(repo));
   throw new FleetError('USAGE', 'where is the registry? pass --registry URL or set FLEET_REGISTRY_URL');
 }
 

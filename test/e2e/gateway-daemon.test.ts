@@ -213,6 +213,32 @@ describe('gateway when Caddy is not there at start', () => {
   });
 });
 
+describe('gateway with the Caddy admin API on a unix socket (gateway.admin: unix:///…)', () => {
+  let caddy: TestCaddy;
+  let f: TestFleet;
+
+  beforeAll(async () => {
+    caddy = await startCaddy({ adminSocket: true });
+    f = await createFleet();
+  });
+  afterAll(async () => {
+    await f?.destroy();
+    await caddy?.stop();
+  });
+
+  it('loads the config over the socket, keeps Caddy on it, and reloads a Caddy that restarted empty', async () => {
+    writeProject(f.repo, 'blog');
+    f.repo.commit('add blog');
+    await f.boot({ caddyAdmin: caddy.adminUrl, gatewayOverride: { listen: `127.0.0.1:${caddy.httpPort}`, admin: caddy.adminUrl }, portBase: await freePort() });
+    await expect.poll(() => who(caddy.httpPort, 'blog.localhost'), { timeout: 30_000, interval: 100 }).toBe('blog/probe');
+    expect((await adminGet(caddy.adminUrl, '/config/')).admin.listen).toBe(caddy.adminListen);
+    await expect.poll(async () => (await gatewayState(f))?.ok, { timeout: 10_000 }).toBe(true);
+    await caddy.kill();
+    await caddy.restart();
+    await expect.poll(() => who(caddy.httpPort, 'blog.localhost'), { timeout: 5_000, interval: 50 }).toBe('blog/probe');
+  });
+});
+
 async function caddyConfig(caddy: TestCaddy): Promise<unknown> {
   return adminGet(caddy.adminUrl, '/config/');
 }

@@ -1,5 +1,5 @@
-// A real Caddy for tests: `caddy run` with a bootstrap config that only opens the admin API on loopback.
-// Its data and config folders live in a temp dir, so nothing is written to the home directory.
+// A real Caddy for tests: `caddy run` with a bootstrap config that only opens the admin API, on loopback or on a
+// unix socket. Its data and config folders live in a temp dir, so nothing is written to the home directory.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { freePort } from './ports.ts';
 
 export interface TestCaddy {
-  /** `http://127.0.0.1:<adminPort>` */
+  /** `http://127.0.0.1:<adminPort>`, or `unix:///<dir>/admin.sock` with `adminSocket`: the value for `gateway.admin`. */
   adminUrl: string;
-  /** `127.0.0.1:<adminPort>`, the value for `gateway.admin`. */
+  /** Caddy's own spelling of the admin address: `127.0.0.1:<adminPort>` or `unix//<dir>/admin.sock`. */
   adminListen: string;
   /** A free port reserved for the HTTP server a test config listens on. */
   httpPort: number;
@@ -30,13 +30,20 @@ export function caddyAvailable(): boolean {
   return spawnSync('caddy', ['version'], { stdio: 'ignore' }).status === 0;
 }
 
-export async function startCaddy(opts: { adminPort?: number; httpPort?: number } = {}): Promise<TestCaddy> {
+/** `adminSocket`: the admin API listens on a unix socket in the temp dir instead of a loopback port. */
+export async function startCaddy(opts: { adminPort?: number; httpPort?: number; adminSocket?: boolean } = {}): Promise<TestCaddy> {
   if (!caddyAvailable()) throw new Error('caddy not found on PATH: apt-get install caddy');
-  const adminPort = opts.adminPort ?? (await freePort());
   const httpPort = opts.httpPort ?? (await freePort());
   const root = mkdtempSync(join(tmpdir(), 'fleet-caddy-'));
-  const adminListen = `127.0.0.1:${adminPort}`;
-  const adminUrl = `http://${adminListen}`;
+  let adminListen: string;
+  let adminUrl: string;
+  if (opts.adminSocket) {
+    adminListen = `unix/${join(root, 'admin.sock')}`;
+    adminUrl = `unix://${join(root, 'admin.sock')}`;
+  } else {
+    adminListen = `127.0.0.1:${opts.adminPort ?? (await freePort())}`;
+    adminUrl = `http://${adminListen}`;
+  }
   const configFile = join(root, 'bootstrap.json');
   writeFileSync(configFile, JSON.stringify({ admin: { listen: adminListen, config: { persist: false } } }));
 
@@ -92,8 +99,7 @@ async function waitForAdmin(adminUrl: string, proc: ChildProcess, output: () => 
   while (Date.now() < deadline) {
     if (proc.exitCode !== null) throw new Error(`caddy exited with code ${proc.exitCode} at start:\n${output()}`);
     try {
-      const res = await fetch(`${adminUrl}/config/`);
-      if (res.ok) return;
+      if ((await adminRequest(adminUrl, 'GET', '/config/')).status === 200) return;
     } catch {
       // not listening yet
     }
@@ -107,19 +113,27 @@ async function waitForAdmin(adminUrl: string, proc: ChildProcess, output: () => 
  * GET a JSON document from Caddy's admin API on a fresh connection: Caddy restarts its admin server on every
  * load, so a kept-alive connection (global fetch pools them) can be closed under the request.
  */
-export function adminGet<T = any>(adminUrl: string, path: string): Promise<T> {
+export async function adminGet<T = any>(adminUrl: string, path: string): Promise<T> {
+  return JSON.parse((await adminRequest(adminUrl, 'GET', path)).text) as T;
+}
+
+/**
+ * One request to the admin API at an `http://` or `unix://` URL. On a socket Caddy accepts only an empty Host
+ * header (node would send `localhost`), so the header is set by hand.
+ */
+export function adminRequest(adminUrl: string, method: string, path: string, body?: string): Promise<{ status: number; text: string }> {
+  const target: http.RequestOptions = adminUrl.startsWith('unix:')
+    ? { socketPath: adminUrl.slice('unix:'.length).replace(/^\/+/, '/'), path, headers: { Host: '' }, setHost: false }
+    : { host: new URL(adminUrl).hostname, port: new URL(adminUrl).port, path };
   return new Promise((resolve, reject) => {
-    const req = http.get(`${adminUrl}${path}`, { agent: false }, (res) => {
+    const headers = { ...(target.headers as Record<string, string> | undefined), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) };
+    const req = http.request({ ...target, method, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as T);
-        } catch (err) {
-          reject(err);
-        }
-      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
     });
     req.on('error', reject);
+    req.end(body);
   });
 }

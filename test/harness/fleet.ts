@@ -9,6 +9,7 @@ import { bootDaemon, type BootOptions, type RunningDaemon } from '../../daemon/b
 import { createProcessDriver } from '../../daemon/drivers/process.ts';
 import { createLogger } from '../../daemon/log.ts';
 import { checkFleetConfig } from '../../daemon/manifest/fleet-config.ts';
+import { REGISTRY_DATABASE } from '../../daemon/postgres/resolve.ts';
 import type { ProjectRecord } from '../../daemon/registry/registry.ts';
 import { DEFAULT_FLEET_YAML, createRepo, type TestRepo } from './git.ts';
 import { startPostgres, type TestPostgres } from './postgres.ts';
@@ -36,7 +37,7 @@ export async function createFleet(opts: { pg?: TestPostgres } = {}): Promise<Tes
   const repo = await createRepo();
   repo.write('fleet.yaml', DEFAULT_FLEET_YAML);
   const pg = opts.pg ?? (await startPostgres());
-  const registryUrl = await pg.database('atomo_fleet');
+  const registryUrl = await pg.database(REGISTRY_DATABASE);
   const stateDir = mkdtempSync(join(tmpdir(), 'fleet-state-'));
   chmodSync(stateDir, 0o755);
   const logs: string[] = [];

@@ -7,6 +7,7 @@ import { freePort } from './ports.ts';
 export interface GitHttpServer {
   /** Base URL of a bare repo under root, e.g. `url('fleet.git')` → `http://127.0.0.1:<port>/fleet.git`. */
   url(repoName: string): string;
+  readonly port: number;
   /** Paths requested so far (PATH_INFO + query), for tests that check what a client asked for. */
   readonly requests: string[];
   stop(): Promise<void>;
@@ -15,8 +16,9 @@ export interface GitHttpServer {
 const BACKEND = 'git';
 
 /** Serve every bare repository under `root`. With `token`, a request needs Basic auth whose password is the token. */
-export async function startGitHttp(opts: { root: string; token?: string }): Promise<GitHttpServer> {
-  const port = await freePort();
+export async function startGitHttp(opts: { root: string; token?: string; port?: number }): Promise<GitHttpServer> {
+  // A fixed port lets a test stop the server and bring it back at the same URL.
+  const port = opts.port ?? await freePort();
   const requests: string[] = [];
   const server = createServer((req, res) => {
     requests.push(req.url ?? '');
@@ -31,6 +33,7 @@ export async function startGitHttp(opts: { root: string; token?: string }): Prom
     server.listen(port, '127.0.0.1', () => resolve());
   });
   return {
+    port,
     url: (repoName) => `http://127.0.0.1:${port}/${repoName.replace(/^\/+/, '')}`,
     requests,
     stop: () =>

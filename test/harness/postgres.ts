@@ -1,9 +1,10 @@
 // A real Postgres for tests: one embedded cluster per caller, in a temp folder, stopped and removed after.
-import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startEmbedded, type EmbeddedCluster } from '../../daemon/postgres/embedded.ts';
+import { generatePassword } from '../../daemon/secrets/generate.ts';
 import { freePort } from './ports.ts';
 
 export interface TestPostgres extends EmbeddedCluster {
@@ -14,9 +15,10 @@ export interface TestPostgres extends EmbeddedCluster {
 }
 
 export async function startPostgres(): Promise<TestPostgres> {
+  // 0700: startEmbedded makes it traversable (0711) for the `postgres` user, never listable.
   const root = mkdtempSync(join(tmpdir(), 'fleet-pg-'));
-  chmodSync(root, 0o755);
-  const cluster = await startEmbedded({ dataDir: join(root, 'data'), port: await freePort(), fast: true });
+  // A random superuser password, as in production: a test that leaks it shows up.
+  const cluster = await startEmbedded({ dataDir: join(root, 'data'), port: await freePort(), password: generatePassword(), fast: true });
   return {
     ...cluster,
     async database(name: string) {
