@@ -20,6 +20,8 @@ export interface BootOptions {
   repoDir: string;
   /** Clone this URL instead of following repoDir's branch. */
   remoteUrl?: string;
+  /** Where the clone token lives when fleet.yaml names none (FLEET_GIT_TOKEN_SECRET). */
+  gitTokenSecret?: string;
   fleet: FleetConfig;
   stateDir: string;
   registryUrl: string;
@@ -58,10 +60,11 @@ export async function bootDaemon(o: BootOptions): Promise<RunningDaemon> {
     stateDir: join(stateDir, 'instances'), log: log.child({ component: 'driver' }),
     network: fleet.docker?.network, socketPath: fleet.docker?.socketPath,
   });
+  const tokenRef = fleet.git?.tokenSecret ?? o.gitTokenSecret;
   const source: GitSource = o.remoteUrl
     ? createGitSource('remote', {
       url: o.remoteUrl, branch: fleet.branch, dir: join(stateDir, 'repo'), log,
-      token: fleet.git?.tokenSecret ? () => secrets.get(fleet.git!.tokenSecret!) : undefined,
+      token: tokenRef ? () => secrets.get(tokenRef) : undefined,
     })
     : createGitSource('local', { repoDir: o.repoDir, branch: fleet.branch });
   const caddyAdmin = o.caddyAdmin === undefined ? fleet.gateway.admin : o.caddyAdmin;

@@ -1,8 +1,8 @@
 // The watcher daemon: follows the tracked branch and converges the fleet, one pass at a time.
 // A poll, a webhook, a file save or an instance exit only says "look again now"; every pass re-reads everything.
 import type { Logger } from 'pino';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { privateDir } from './files.ts';
 import { Backoff, type BackoffOptions } from './backoff.ts';
 import { describe, FleetError, isFleetError } from './errors.ts';
 import { probeReady, type Health } from './health.ts';
@@ -47,6 +47,15 @@ export interface DaemonOptions {
   probe?: (upstream: string) => Promise<Health>;
 }
 
+/** Whether the tracked branch could be fetched; the fleet-wide `source` state in the registry. */
+export interface SourceState {
+  ok: boolean;
+  reason?: 'SourceUnavailable';
+  message?: string;
+  /** The commit passes converge on while the source is unavailable. */
+  commit?: string;
+}
+
 export interface PassResult {
   commit: string | null;
   ok: boolean;
@@ -65,6 +74,8 @@ export class Daemon {
   private lastFetch = 0;
   private head: { commit: string; author: string } | null = null;
   private waitingLogged = false;
+  /** The git source's last known state (null until the first sync this run). */
+  private source: SourceState | null = null;
   /** The commit last written as `observed` (written once per commit, not every pass). */
   private recorded: string | null = null;
   /** The last pass's outcome, for /healthz and tests. */
@@ -74,7 +85,8 @@ export class Daemon {
 
   constructor(private readonly opts: DaemonOptions) {
     const log = opts.log;
-    mkdirSync(opts.stateDir, { recursive: true });
+    privateDir(opts.stateDir);
+    privateDir(join(opts.stateDir, 'projects'));
     this.registry = new Registry(opts.registryUrl, log.child({ component: 'registry' }));
     const lastExit = new Map<string, number | null>();
     this.backups = new BackupScheduler({ adminUrl: opts.adminUrl, dir: opts.backupDir ?? join(opts.stateDir, 'backups'), registry: this.registry, log });
@@ -83,8 +95,8 @@ export class Daemon {
       secrets: opts.secrets, secretPrefix: opts.secretPrefix, adminUrl: opts.adminUrl, instanceDbHost: opts.instanceDbHost,
       stateDir: opts.stateDir, repoUrl: opts.repoUrl, portBase: opts.portBase ?? 4100, backupDir: opts.backupDir ?? join(opts.stateDir, 'backups'),
       backoff: new Backoff(opts.backoff), probe: opts.probe ?? ((u) => probeReady(u)), lastExit,
-      provisioned: new Set(), readyWaitMs: opts.readyWaitMs ?? 5000, now: () => Date.now(),
-      provisionProject: (id) => provisionProject(this.deps, id),
+      provisioned: new Map(), readyWaitMs: opts.readyWaitMs ?? 5000, now: () => Date.now(),
+      provisionProject: (id, o) => provisionProject(this.deps, id, o),
     };
     opts.driver.onExit?.((id, code) => {
       lastExit.set(id, code);
@@ -170,13 +182,34 @@ export class Daemon {
     return true;
   }
 
+  /** The fleet's SourceUnavailable condition: written and logged when it changes, not every pass. */
+  private async sourceState(next: SourceState): Promise<void> {
+    const prev = this.source;
+    if (prev && prev.ok === next.ok && prev.message === next.message) return;
+    const at = new Date().toISOString();
+    await this.registry.setState('source', { ...next, at });
+    this.source = next;
+    if (!next.ok) this.opts.log.warn({ commit: next.commit, reason: next.reason }, `git source unavailable, converging on the last fetched commit: ${next.message}`);
+    else if (prev && !prev.ok) this.opts.log.info({ commit: this.head?.commit }, 'git source available again');
+  }
+
   private async observe(): Promise<FleetRead> {
     const fetchDue = Date.now() - this.lastFetch >= (this.opts.fetchIntervalMs ?? 0);
     if (fetchDue || !this.head) {
-      const r = await this.opts.source.sync();
-      this.lastFetch = Date.now();
-      if (r.changed) this.opts.log.info({ commit: r.head, author: r.author }, 'tracked branch moved');
-      this.head = { commit: r.head, author: r.author };
+      try {
+        const r = await this.opts.source.sync();
+        if (r.changed) this.opts.log.info({ commit: r.head, author: r.author }, 'tracked branch moved');
+        this.head = { commit: r.head, author: r.author };
+        await this.sourceState({ ok: true });
+      } catch (err) {
+        // Git out of reach is not an outage: converge on the last fetched commit until the source is back.
+        const last = this.head ?? (await this.opts.source.lastKnown().then((r) => r && { commit: r.head, author: r.author }));
+        if (!last) throw err;
+        this.head = last;
+        await this.sourceState({ ok: false, reason: 'SourceUnavailable', message: describe(err), commit: last.commit });
+      } finally {
+        this.lastFetch = Date.now();
+      }
     }
     const read = this.opts.worktree ? await readWorktree(this.opts.source.dir) : await (this.reader ??= createCommitReader(this.opts.source.dir)).read(this.head.commit);
     if (read.fleet) this.lastFleet = read.fleet;

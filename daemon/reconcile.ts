@@ -7,7 +7,7 @@ import { plan } from './plan.ts';
 import { canonicalJson } from './canonical.ts';
 import type { Action, ActualProject, DesiredFleet, DesiredProject, Instance, InvalidProject } from './types.ts';
 import { Registry, lastManifest, withCondition, type NewEvent, type ProjectRecord } from './registry/registry.ts';
-import { databaseNames } from './provision/database.ts';
+import { DEFAULT_CONNECTION_LIMIT, databaseNames } from './provision/database.ts';
 import { materializeSchema, secretRefsOf } from './provision/project.ts';
 import { ensureInstance, stopInstance, type InstanceDeps } from './instance.ts';
 import { deleteProject } from './provision/delete.ts';
@@ -110,10 +110,11 @@ async function converge(ctx: Ctx, rec: ProjectRecord | undefined, d: DesiredProj
   if (!rec) rec = await register(ctx, d);
   // 2. A confirmed deletion is its own path (backup first, database dropped only when asked).
   if (m.state === 'deleted') return deleteProject(ctx, rec, d);
-  // 3. Secrets, role and database: checked once per daemon run, then trusted.
-  if (!deps.provisioned.has(rec.id)) {
-    const { databaseCreated } = await deps.provisionProject(rec.id);
-    deps.provisioned.add(rec.id);
+  // 3. Secrets, role and database: checked once per daemon run (and when the connection limit changes), then trusted.
+  const connectionLimit = m.resources.connections ?? DEFAULT_CONNECTION_LIMIT;
+  if (deps.provisioned.get(rec.id) !== connectionLimit) {
+    const { databaseCreated } = await deps.provisionProject(rec.id, { connectionLimit });
+    deps.provisioned.set(rec.id, connectionLimit);
     if (databaseCreated) await deps.registry.event(rec.id, 'database_created', { actor: ctx.actor, commit: ctx.commit, detail: { database: rec.databaseName } });
   }
   // 4. schema.ts at the pinned commit, written only when its content changed.

@@ -2,12 +2,13 @@
 // files in stateDir. Instances outlive the daemon by design; a restarted daemon re-adopts them from the pid files.
 // Restarts and backoff belong to the daemon's reconciler: this driver only starts, stops, lists and reports exits.
 import { spawn } from 'node:child_process';
-import { accessSync, constants, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, closeSync, existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { Driver, Instance, InstanceSpec } from '../types.ts';
+import { openPrivateAppend, privateDir } from '../files.ts';
 import { FleetError } from '../errors.ts';
 
 export interface ProcessDriverOptions {
@@ -125,7 +126,7 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
   const locks = new Map<string, Promise<unknown>>();
   let warnedStandin = false;
   let closed = false;
-  mkdirSync(stateDir, { recursive: true });
+  privateDir(stateDir);
 
   const pidPath = (id: string) => join(stateDir, `${id}.json`);
 
@@ -147,7 +148,7 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
 
   function writePidFile(id: string, data: PidFile): void {
     const tmp = `${pidPath(id)}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(data) + '\n');
+    writeFileSync(tmp, JSON.stringify(data) + '\n', { mode: 0o600 });
     renameSync(tmp, pidPath(id));
   }
 
@@ -177,9 +178,9 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
 
   function spawnInstance(spec: InstanceSpec): Instance {
     const [cmd, ...args] = commandFor(spec);
-    mkdirSync(spec.logDir, { recursive: true });
+    privateDir(spec.logDir);
     // A file descriptor, not a pipe: the child keeps writing its log after the daemon dies.
-    const logFd = openSync(join(spec.logDir, 'instance.log'), 'a');
+    const logFd = openPrivateAppend(join(spec.logDir, 'instance.log'));
     let child;
     try {
       child = spawn(cmd, args, { env: renderProcessEnv(spec), cwd: spec.logDir, detached: true, stdio: ['ignore', logFd, logFd] });

@@ -2,7 +2,7 @@
 // environment), then read fleet.yaml from the tracked branch's head.
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { FleetError } from '../errors.ts';
+import { FleetError, describe } from '../errors.ts';
 import { formatIssue } from '../manifest/parse.ts';
 import { createSecretStore } from '../secrets/index.ts';
 import type { FleetConfig } from '../types.ts';
@@ -21,7 +21,16 @@ export async function bootstrapRemote(o: { url: string; stateDir: string; log: L
     token: tokenRef ? () => store.get(tokenRef) : undefined,
   });
   try {
-    const { head } = await source.sync();
+    let head: string;
+    try {
+      head = (await source.sync()).head;
+    } catch (err) {
+      // The remote is down or refuses the token: a clone fetched before still says how to run the fleet.
+      const last = await source.lastKnown();
+      if (!last) throw err;
+      o.log.warn({ commit: last.head, err: { message: describe(err) } }, 'git source unavailable at start: reading fleet.yaml from the last fetched commit');
+      head = last.head;
+    }
     const read = await createCommitReader(source.dir).read(head);
     if (!read.fleet) {
       throw new FleetError('INVALID_CONFIG', `fleet.yaml at ${head.slice(0, 7)} is invalid:\n${read.fleetIssues.map(formatIssue).join('\n')}`);

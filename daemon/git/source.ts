@@ -22,6 +22,8 @@ export interface GitSource {
   /** Working directory of the repository (its objects live in `<dir>/.git`). */
   readonly dir: string;
   sync(): Promise<SyncResult>;
+  /** The tracked branch as last fetched, read without the network (null before any fetch succeeded). */
+  lastKnown(): Promise<SyncResult | null>;
   close(): Promise<void>;
 }
 
@@ -68,6 +70,7 @@ export function createLocalSource(opts: LocalSourceOptions): GitSource {
   const tracker = headTracker();
   return {
     dir: opts.repoDir,
+    lastKnown: () => readHead(opts.repoDir, ref),
     sync: tracker.serial(async () => {
       let head: string;
       try {
@@ -104,7 +107,8 @@ export function createRemoteSource(opts: RemoteSourceOptions): GitSource {
     } catch (err) {
       if (err instanceof FleetError) throw err;
       const reason = redact(describe(err), token) + hint(err);
-      log.warn({ reason }, 'git fetch failed; keeping the last fetched state');
+      // The daemon logs once per change of the source's state; a line per failed fetch would flood the log.
+      log.debug({ reason }, 'git fetch failed; keeping the last fetched state');
       throw new FleetError('GIT', `cannot fetch ${safeUrl} branch ${opts.branch}: ${reason}`);
     }
     const head = await resolveFetched(opts.dir, remoteRef, safeUrl, opts.branch);
@@ -113,7 +117,18 @@ export function createRemoteSource(opts: RemoteSourceOptions): GitSource {
     log.debug({ head, ms: Date.now() - started }, 'git fetched');
     return tracker.result(head, await readAuthor(opts.dir, head));
   };
-  return { dir: opts.dir, sync: tracker.serial(sync), close: tracker.drain };
+  const lastKnown = async () => ((await hasClone(opts.dir)) ? readHead(opts.dir, remoteRef) : null);
+  return { dir: opts.dir, sync: tracker.serial(sync), lastKnown, close: tracker.drain };
+}
+
+/** A ref and its commit's author, or null when the ref cannot be read. */
+async function readHead(dir: string, ref: string): Promise<SyncResult | null> {
+  try {
+    const head = await git.resolveRef({ fs, dir, ref });
+    return { head, author: await readAuthor(dir, head), changed: false };
+  } catch {
+    return null;
+  }
 }
 
 async function resolveFetched(dir: string, ref: string, url: string, branch: string): Promise<string> {
