@@ -14,10 +14,21 @@ interface Scheduled {
   task: ScheduledTask;
 }
 
+/** Pacing of the retries of a failed backup: doubling from baseMs up to capMs, until one succeeds. */
+export interface BackupRetry {
+  baseMs: number;
+  capMs: number;
+}
+
 export class BackupScheduler {
   private readonly tasks = new Map<string, Scheduled>();
+  /** Pending retries of failed backups, with the number of failures so far. */
+  private readonly retries = new Map<string, { failures: number; timer: NodeJS.Timeout }>();
+  private readonly retry: BackupRetry;
 
-  constructor(private readonly o: { adminUrl: string; dir: string; registry: Registry; log: Logger }) {}
+  constructor(private readonly o: { adminUrl: string; dir: string; registry: Registry; log: Logger; retry?: BackupRetry }) {
+    this.retry = o.retry ?? { baseMs: 30_000, capMs: 30 * 60_000 };
+  }
 
   /** Schedule every project with a database and a `backup` block; unschedule the others. */
   sync(records: ProjectRecord[]): void {
@@ -31,6 +42,7 @@ export class BackupScheduler {
       if (!w || `${w.schedule}|${w.retention}` !== s.key) {
         void s.task.destroy();
         this.tasks.delete(id);
+        this.cancelRetry(id);
       }
     }
     for (const [id, w] of wanted) {
@@ -44,6 +56,7 @@ export class BackupScheduler {
   /** One backup now, then prune to `retention` files. Failures are events, never a crash. */
   async run(id: string, retention: number): Promise<string | null> {
     const dir = join(this.o.dir, id);
+    const failures = this.cancelRetry(id);
     try {
       const file = await backupDatabase(this.o.adminUrl, databaseNames(id), dir);
       const pruned = prune(dir, retention);
@@ -51,10 +64,24 @@ export class BackupScheduler {
       this.o.log.info({ project: id, file }, 'backup written');
       return file;
     } catch (err) {
-      this.o.log.warn({ project: id, err: { message: describe(err) } }, 'scheduled backup failed');
-      await this.o.registry.event(id, 'backup_failed', { actor: 'fleet-daemon', detail: { message: describe(err) } }).catch(() => {});
+      // Retried with backoff, not left to the next cron tick (a daily backup would be a day late).
+      const waitMs = Math.min(this.retry.baseMs * 2 ** failures, this.retry.capMs);
+      this.o.log.warn({ project: id, err: { message: describe(err) }, retryInMs: waitMs }, 'scheduled backup failed');
+      await this.o.registry.event(id, 'backup_failed', { actor: 'fleet-daemon', detail: { message: describe(err), retryInMs: waitMs } }).catch(() => {});
+      const timer = setTimeout(() => void this.run(id, retention), waitMs);
+      timer.unref();
+      this.retries.set(id, { failures: failures + 1, timer });
       return null;
     }
+  }
+
+  /** Drop a pending retry; returns how many failures in a row it stood for. */
+  private cancelRetry(id: string): number {
+    const r = this.retries.get(id);
+    if (!r) return 0;
+    clearTimeout(r.timer);
+    this.retries.delete(id);
+    return r.failures;
   }
 
   scheduled(): string[] {
@@ -64,6 +91,7 @@ export class BackupScheduler {
   stop(): void {
     for (const s of this.tasks.values()) void s.task.destroy();
     this.tasks.clear();
+    for (const id of [...this.retries.keys()]) this.cancelRetry(id);
   }
 }
 

@@ -89,12 +89,12 @@ export class Daemon {
     privateDir(join(opts.stateDir, 'projects'));
     this.registry = new Registry(opts.registryUrl, log.child({ component: 'registry' }));
     const lastExit = new Map<string, number | null>();
-    this.backups = new BackupScheduler({ adminUrl: opts.adminUrl, dir: opts.backupDir ?? join(opts.stateDir, 'backups'), registry: this.registry, log });
+    this.backups = new BackupScheduler({ adminUrl: opts.adminUrl, dir: opts.backupDir ?? join(opts.stateDir, 'backups'), registry: this.registry, log, retry: opts.backoff && { baseMs: opts.backoff.baseMs, capMs: opts.backoff.capMs } });
     this.deps = {
       registry: this.registry, driver: opts.driver, driverName: opts.driverName, log,
       secrets: opts.secrets, secretPrefix: opts.secretPrefix, adminUrl: opts.adminUrl, instanceDbHost: opts.instanceDbHost,
       stateDir: opts.stateDir, repoUrl: opts.repoUrl, portBase: opts.portBase ?? 4100, backupDir: opts.backupDir ?? join(opts.stateDir, 'backups'),
-      backoff: new Backoff(opts.backoff), probe: opts.probe ?? ((u) => probeReady(u)), lastExit,
+      backoff: new Backoff(opts.backoff), retries: new Backoff(opts.backoff), probe: opts.probe ?? ((u) => probeReady(u)), lastExit,
       provisioned: new Map(), readyWaitMs: opts.readyWaitMs ?? 5000, now: () => Date.now(),
       provisionProject: (id, o) => provisionProject(this.deps, id, o),
     };

@@ -1,6 +1,7 @@
 // One reconcile pass: read the registry and the running instances afresh, plan against the desired fleet, and
 // converge every project. A failing project records its error and the others go on.
 import type { Logger } from 'pino';
+import type { Backoff } from './backoff.ts';
 import { createServer } from 'node:net';
 import { FleetError, describe, isFleetError } from './errors.ts';
 import { plan } from './plan.ts';
@@ -19,6 +20,8 @@ export interface ReconcileDeps extends InstanceDeps {
   /** First port handed to process-driver instances. */
   portBase: number;
   backupDir: string;
+  /** Pacing of operations that failed and must not be retried every pass (a guarded delete's backup). */
+  retries: Backoff;
 }
 
 export interface Observed {

@@ -10,6 +10,21 @@ import type { ReconcileContext } from '../reconcile.ts';
 export async function deleteProject(ctx: ReconcileContext, rec: ProjectRecord, d: DesiredProject): Promise<void> {
   const { deps } = ctx;
   if (rec.status === 'deleted') return;
+  // A failed attempt (backup refused, Postgres down) is retried with backoff, not on every pass; a new commit
+  // tries again at once. The failure stays recorded on the project meanwhile.
+  const retryKey = `delete:${rec.id}:${ctx.commit}`;
+  if (!deps.retries.decide(retryKey, undefined, deps.now()).start) return;
+  try {
+    await attemptDelete(ctx, rec, d);
+    deps.retries.forget(retryKey);
+  } catch (err) {
+    deps.retries.failedStart(retryKey, deps.now());
+    throw err;
+  }
+}
+
+async function attemptDelete(ctx: ReconcileContext, rec: ProjectRecord, d: DesiredProject): Promise<void> {
+  const { deps } = ctx;
   await deps.registry.update(rec.id, { observedCommit: ctx.commit });
   // 1. Stop the instance first: nothing may write while the backup runs.
   await stopInstance(ctx, rec, 'stopped');

@@ -41,3 +41,22 @@ it('unschedules when the backup block goes away', async () => {
   await f.until('notes', (p) => p.appliedCommit === c);
   await expect.poll(() => f.running!.daemon.backups.scheduled()).toEqual([]);
 });
+
+it('a failed scheduled backup is retried with backoff until it succeeds, leaving no empty file', async () => {
+  // Take the database away from under the schedule: the role cannot connect, every dump fails.
+  const admin = new pg.Client(f.pg.url);
+  await admin.connect();
+  await admin.query('ALTER DATABASE atomo_plain ALLOW_CONNECTIONS false');
+  const scheduler = f.running!.daemon.backups;
+  const failedBefore = (await f.events('plain')).filter((e) => e.action === 'backup_failed').length;
+  expect(await scheduler.run('plain', 2)).toBeNull();
+  // Retries follow on their own (backoff), not only at the next cron tick, and each failure is an event.
+  await expect.poll(async () => (await f.events('plain')).filter((e) => e.action === 'backup_failed').length, { timeout: 20_000 })
+    .toBeGreaterThanOrEqual(failedBefore + 2);
+  const dir = join(f.stateDir, 'backups', 'plain');
+  expect(existsSync(dir) ? readdirSync(dir) : []).toEqual([]);
+  await admin.query('ALTER DATABASE atomo_plain ALLOW_CONNECTIONS true');
+  await admin.end();
+  await expect.poll(async () => (await f.events('plain')).filter((e) => e.action === 'backup').length, { timeout: 20_000 }).toBeGreaterThanOrEqual(1);
+  expect(readdirSync(dir).filter((n) => n.endsWith('.sql'))).toHaveLength(1);
+});

@@ -1,7 +1,7 @@
 // Guarded delete: a database is dropped only on a confirmed manifest change, and only after a fresh backup.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import pg from 'pg';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createFleet, type TestFleet } from '../harness/fleet.ts';
 import { writeProject } from '../harness/git.ts';
@@ -65,4 +65,18 @@ it('a failed backup keeps the database and says why', async () => {
   const rec = await f.until('guard', (p) => p.observedCommit === c && /backup of atomo_guard failed, database kept/.test(p.lastError ?? ''));
   expect(rec.status).not.toBe('deleted');
   expect(await adminQuery("SELECT 1 FROM pg_database WHERE datname = 'atomo_guard'")).toHaveLength(1);
+});
+
+it('a failed guarded delete is retried with backoff, not on every pass', async () => {
+  // Still the blocked backup folder of the test above: every attempt fails.
+  const attempts = () => f.logs.map((l) => JSON.parse(l) as { project?: string; msg: string })
+    .filter((l) => l.project === 'guard' && l.msg === 'project did not converge').length;
+  const startPasses = f.running!.daemon.passes;
+  const startAttempts = attempts();
+  await expect.poll(() => f.running!.daemon.passes, { timeout: 30_000 }).toBeGreaterThanOrEqual(startPasses + 16);
+  const tried = attempts() - startAttempts;
+  // Harness backoff: 300 ms doubling to a 2 s cap; the passes run every 300 ms.
+  expect(tried).toBeGreaterThanOrEqual(1);
+  expect(tried).toBeLessThanOrEqual(8);
+  expect(readdirSync(join(f.stateDir)).filter((n) => n.startsWith('atomo_guard'))).toEqual([]);
 });
