@@ -24,5 +24,5 @@ USER fleet
 ENV NODE_ENV=production FLEET_STATE_DIR=/var/lib/atomo-fleet FLEET_HTTP_PORT=8081
 EXPOSE 8081
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:8081/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://' + (process.env.FLEET_HTTP_HOST || '127.0.0.1') + ':8081/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 CMD ["node", "scripts/fleet.js", "daemon"]

@@ -118,17 +118,21 @@ function hbaMethod(hba: string, user: string, address: string): string | null {
 describe('compose.yaml network boundaries: projects reach neither the control plane nor the superuser', () => {
   const projectsNet = Object.entries(compose.networks as Record<string, any>).find(([, n]) => n?.name === 'fleet-projects')?.[0];
 
-  it('project containers join a network with a fixed name, shared by Caddy and Postgres only', () => {
+  it('project containers join a network with a fixed name, shared by Caddy, Postgres and the daemon only', () => {
     expect(projectsNet).toBeDefined();
-    expect(membersOf(projectsNet!)).toEqual(['caddy', 'postgres']);
+    expect(membersOf(projectsNet!)).toEqual(['caddy', 'daemon', 'postgres']);
     // The daemon starts project containers there: fleet.yaml docker.network must say so, and this file tells you.
     expect(composeText).toMatch(/docker\.network.*fleet-projects|docker: \{ network: fleet-projects \}/);
   });
 
-  it('the daemon shares no network with project containers; its port is on the control network only', () => {
+  it('the daemon joins the projects network only to probe instances; its port listens on its control address only', () => {
     const { daemon } = compose.services;
-    expect(networksOf(daemon)).toEqual(['control']);
-    expect(networksOf(daemon)).not.toContain(projectsNet);
+    expect(networksOf(daemon).sort()).toEqual(['control', projectsNet].sort());
+    const controlAddress = daemon.networks.control?.ipv4_address;
+    expect(controlAddress && inCidr(controlAddress, subnetOf('control'))).toBe(true);
+    // Not 0.0.0.0: the HTTP port would then also answer on the daemon's address in the projects network.
+    expect(daemon.environment.FLEET_HTTP_HOST).toBe(controlAddress);
+    expect(daemon.healthcheck.test.join(' ')).toContain(`${controlAddress}:8081/healthz`);
     expect(membersOf('control')).toEqual(['caddy', 'daemon', 'postgres']);
     expect(daemon.ports).toBeUndefined();
     expect(compose.networks.control.name).toBeUndefined();
