@@ -43,6 +43,10 @@ const command: Command = {
       }
       const header = ['ID', 'STATE', 'HEALTH', 'APPLIED', 'DRIFT', 'LAST ERROR'];
       console.log(projects.length ? renderTable([header, ...projects.map(statusLine)]) : 'no projects registered yet');
+      const source = await registry.getState<{ ok: boolean; message?: string; commit?: string; at?: string }>('source');
+      if (source && !source.ok) {
+        console.log(`\nSourceUnavailable since ${source.at ?? '?'}: converging on ${short(source.commit ?? null)}: ${source.message ?? ''}`);
+      }
       const invalid = await registry.getState<{ commit: string; projects: { id: string; issues: string[] }[] }>('invalid');
       if (invalid?.projects.length) {
         console.log(`\ninvalid at ${invalid.commit.slice(0, 7)} (these keep what was last applied, if anything):`);

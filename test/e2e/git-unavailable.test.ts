@@ -5,7 +5,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { checkFleetConfig } from '../../daemon/manifest/fleet-config.ts';
 import { createLocalSecretStore } from '../../daemon/secrets/local.ts';
 import { bootstrapRemote } from '../../daemon/git/bootstrap.ts';
@@ -68,6 +69,9 @@ it('remote unreachable: passes go on, a crashed instance is restarted, SourceUna
   const state = (await sourceState())!;
   expect(state).toMatchObject({ reason: 'SourceUnavailable', commit: f.repo.head() });
   expect(state.message).not.toContain(TOKEN);
+  // `fleet status` says so.
+  const { stdout } = await promisify(execFile)('node', [resolve(import.meta.dirname, '../../scripts/fleet.js'), 'status', '--registry', f.registryUrl, '--repo', f.repo.dir]);
+  expect(stdout).toMatch(/SourceUnavailable since .*: converging on [0-9a-f]{7}/);
   // The pass still runs against the last fetched commit: a crash is restarted.
   const before = (await f.project('blog'))!;
   const pid = pidNumber((await f.running!.driver.list()).find((i) => i.id === 'blog' && i.running)!.ref);
