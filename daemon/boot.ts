@@ -77,7 +77,7 @@ export async function bootDaemon(o: BootOptions): Promise<RunningDaemon> {
   const http = await startHttp(httpDeps, o.httpPort, o.httpHost);
   daemon = new Daemon({
     log, stateDir, registryUrl: o.registryUrl, adminUrl: o.adminUrl, instanceDbHost: fleet.postgres.instanceHost,
-    source, worktree: o.watchWorktree, driver, driverName: fleet.driver, secrets, secretPrefix: fleet.secretStore.prefix,
+    source, worktree: o.watchWorktree, driver, driverName: fleet.driver, secrets, secretPrefix: fleet.secretStore.prefix, sharedSecrets: fleet.sharedSecrets,
     repoUrl: o.remoteUrl ?? resolve(o.repoDir), intervalMs: o.intervalMs, fetchIntervalMs: o.remoteUrl ? fleet.pollInterval * 1000 : 0,
     backoff: o.backoff, backupDir: o.backupDir, portBase: o.portBase,
     gateway: caddyAdmin ? {

@@ -33,6 +33,8 @@ export interface DaemonOptions {
   driverName: string;
   secrets: FleetSecretStore;
   secretPrefix: string;
+  /** fleet.yaml `sharedSecrets` at start; each valid fleet.yaml read later replaces it. */
+  sharedSecrets?: readonly string[];
   repoUrl: string;
   /** Milliseconds between passes when nothing kicks one. */
   intervalMs: number;
@@ -92,7 +94,7 @@ export class Daemon {
     this.backups = new BackupScheduler({ adminUrl: opts.adminUrl, dir: opts.backupDir ?? join(opts.stateDir, 'backups'), registry: this.registry, log, retry: opts.backoff && { baseMs: opts.backoff.baseMs, capMs: opts.backoff.capMs } });
     this.deps = {
       registry: this.registry, driver: opts.driver, driverName: opts.driverName, log,
-      secrets: opts.secrets, secretPrefix: opts.secretPrefix, adminUrl: opts.adminUrl, instanceDbHost: opts.instanceDbHost,
+      secrets: opts.secrets, secretPrefix: opts.secretPrefix, sharedSecrets: opts.sharedSecrets ?? [], adminUrl: opts.adminUrl, instanceDbHost: opts.instanceDbHost,
       stateDir: opts.stateDir, repoUrl: opts.repoUrl, portBase: opts.portBase ?? 4100, backupDir: opts.backupDir ?? join(opts.stateDir, 'backups'),
       backoff: new Backoff(opts.backoff), retries: new Backoff(opts.backoff), probe: opts.probe ?? ((u) => probeReady(u)), lastExit,
       provisioned: new Map(), readyWaitMs: opts.readyWaitMs ?? 5000, now: () => Date.now(),
@@ -212,7 +214,10 @@ export class Daemon {
       }
     }
     const read = this.opts.worktree ? await readWorktree(this.opts.source.dir) : await (this.reader ??= createCommitReader(this.opts.source.dir)).read(this.head.commit);
-    if (read.fleet) this.lastFleet = read.fleet;
+    if (read.fleet) {
+      this.lastFleet = read.fleet;
+      this.deps.sharedSecrets = read.fleet.sharedSecrets ?? [];
+    }
     else if (read.fleetIssues.length && this.recorded !== read.commit) this.opts.log.warn({ issues: read.fleetIssues }, 'fleet.yaml is invalid at this commit; keeping the last valid one');
     return read;
   }

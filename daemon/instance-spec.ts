@@ -50,10 +50,21 @@ export interface HashInput {
 export function instanceSpecHash(h: HashInput): string {
   const m = h.manifest;
   const input = JSON.stringify({
-    runtime: m.runtime, env: sorted(m.env), secrets: sorted(m.secrets), resources: m.resources, rls: m.tenancy?.rls ?? false,
+    runtime: m.runtime, env: sorted(m.env), secrets: sorted(m.secrets), resources: instanceResources(m.resources), rls: m.tenancy?.rls ?? false,
     schema: h.schemaDigest, port: h.port, secretsVersion: h.secretsVersion, driver: h.driver,
   });
   return createHash('sha256').update(input).digest('hex').slice(0, 16);
+}
+
+/**
+ * The resources the instance itself gets, in a fixed key order. `connections` is left out: it is the database
+ * role's limit, applied by provisioning, and changing it must not restart the instance.
+ */
+function instanceResources(r: Manifest['resources'] | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (r?.memory !== undefined) out.memory = r.memory;
+  if (r?.cpus !== undefined) out.cpus = r.cpus;
+  return out;
 }
 
 function sorted(o: Record<string, string>): [string, string][] {

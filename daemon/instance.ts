@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Backoff } from './backoff.ts';
 import type { Health } from './health.ts';
 import { instanceSpecHash, renderInstanceEnv } from './instance-spec.ts';
-import { logDirOf, schemaFilePath, type ProvisionContext } from './provision/project.ts';
+import { logDirOf, schemaFilePath, secretRefsOf, type ProvisionContext } from './provision/project.ts';
 import type { Registry, ProjectRecord, NewEvent } from './registry/registry.ts';
 import { withCondition } from './registry/registry.ts';
 import type { Driver, Instance, InstanceSpec, Manifest } from './types.ts';
@@ -45,7 +45,9 @@ async function buildSpec(ctx: Ctx, rec: ProjectRecord, m: Manifest, specHash: st
   const { deps } = ctx;
   const port = portOf(deps, rec, m);
   // Secret values are read only now, at start, and live only in the instance's environment.
-  const refs = rec.secretRefs;
+  // Resolved and scope-checked from the manifest now, not taken from the row: a row written by an older daemon
+  // must not hand out another project's secret.
+  const refs = secretRefsOf(deps, m);
   const values = await deps.secrets.getMany(Object.values(refs));
   const secrets = Object.fromEntries(Object.entries(refs).map(([name, ref]) => [name, values[ref]]));
   const inContainer = deps.driverName !== 'process';

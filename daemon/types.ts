@@ -24,7 +24,14 @@ export interface Manifest {
   env: Record<string, string>;
   /** ENV_NAME → secret reference: a name under the project's secret path, or an absolute `/path`. */
   secrets: Record<string, string>;
-  resources: { memory?: string; cpus?: number };
+  resources: {
+    /** Docker-style size, 6m to 1024g. */
+    memory?: string;
+    /** 0.01 to 64, in steps of 0.01. */
+    cpus?: number;
+    /** CONNECTION LIMIT of the project's Postgres role, 1 to 100 (default 20). */
+    connections?: number;
+  };
   backup?: { schedule: string; retention: number };
   /** Needed for `state: deleted`: `confirm` must equal the id. */
   deletion?: { confirm: string; dropDatabase?: boolean };
@@ -63,6 +70,11 @@ export interface FleetConfig {
   };
   docker?: { socketPath?: string; network: string };
   git?: { url?: string; tokenSecret?: string; webhookSecret?: string };
+  /**
+   * Absolute secret references any project may name besides its own `<prefix>/<id>/...` (default none);
+   * an entry ending in `/` shares everything under it.
+   */
+  sharedSecrets?: string[];
 }
 
 /** What git says a project should be, at one commit. */

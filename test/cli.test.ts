@@ -1,9 +1,10 @@
 // The real `fleet` CLI (node scripts/fleet.js) on a real git repository built over several commits.
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCommitReader } from '../daemon/git/read.ts';
 import { inverse } from '../daemon/plan.ts';
 import type { Action } from '../daemon/types.ts';
 import { DEFAULT_FLEET_YAML, createRepo, writeProject, type TestRepo } from './harness/git.ts';
@@ -172,6 +173,8 @@ describe('fleet validate and fleet new', () => {
     [['new', 'blog'], 'projects/blog already exists'],
     [['new', 'other', '--hostname', 'blog.localhost'], 'already used by project blog'],
     [['new', 'other', '--hostname', 'Bad_Host'], 'not a valid hostname'],
+    [['new', 'fleet'], '`fleet` is reserved'],
+    [['new', 'pg_stats'], 'reserved'],
   ])('refuses %j', async (args, message) => {
     const run = await fleet(r.dir, ...args);
     expect(run.code).toBe(1);
@@ -200,5 +203,30 @@ describe('fleet validate and fleet new', () => {
       r.remove('projects/broken');
       r.write('fleet.yaml', DEFAULT_FLEET_YAML);
     }
+  });
+});
+
+describe('fleet validate and the daemon agree on a committed symlink', () => {
+  let r: TestRepo;
+  beforeAll(async () => { r = await createRepo(); });
+  afterAll(() => r?.cleanup());
+
+  it('refuses schema.ts -> /etc/passwd in the worktree (CLI) and at the commit (daemon reader)', async () => {
+    writeProject(r, 'blog');
+    writeProject(r, 'evil');
+    r.remove('projects/evil/schema.ts');
+    symlinkSync('/etc/passwd', `${r.dir}/projects/evil/schema.ts`);
+    r.commit('evil links its schema to /etc/passwd');
+    const run = await fleet(r.dir, 'validate');
+    expect(run.code).toBe(1);
+    expect(run.stdout.trim().split('\n')).toEqual([
+      'projects/evil/schema.ts: is a symlink; the fleet never follows links: commit the file itself',
+    ]);
+    expect(run.stderr).toContain('1 project(s) invalid');
+    expect(run.stdout + run.stderr).not.toContain('root:');
+    expectNoStack(run);
+    const read = await createCommitReader(r.dir).read('HEAD');
+    expect(read.invalid).toEqual([{ id: 'evil', errors: [expect.objectContaining({ file: 'projects/evil/schema.ts' })] }]);
+    expect(read.projects.map((p) => p.id)).toEqual(['blog']);
   });
 });

@@ -2,11 +2,11 @@
 // folders whose tree id changed since a recent read.
 import fs from 'node:fs';
 import { join } from 'node:path';
-import git from 'isomorphic-git';
+import git, { type TreeEntry } from 'isomorphic-git';
 import { FleetError } from '../errors.ts';
 import type { DesiredFleet, FleetConfig, ValidationIssue } from '../types.ts';
-import { checkFleetConfig } from '../manifest/fleet-config.ts';
-import { checkProject } from '../manifest/project.ts';
+import { checkFleetConfig, type FleetConfigResult } from '../manifest/fleet-config.ts';
+import { LINK_MESSAGES, MAX_FOLDER_ENTRIES, checkProject, linkedFolder, type FolderProblem } from '../manifest/project.ts';
 import { combineFleet, type ProjectCheck } from '../manifest/rules.ts';
 
 /** The desired fleet at a commit, plus fleet.yaml (null with issues when missing or invalid). */
@@ -37,10 +37,13 @@ export function gitLocation(repoDir: string): { fs: typeof fs; dir?: string; git
   return { fs, gitdir: repoDir };
 }
 
-const decoder = new TextDecoder('utf-8');
 const MISSING_FLEET: ValidationIssue = {
   file: 'fleet.yaml', path: '', message: 'missing: add fleet.yaml at the repository root (see schemas/fleet.schema.json)',
 };
+
+// Tree entry modes: git stores a symlink as a blob holding the target path, a submodule as a commit id (gitlink).
+const SYMLINK = '120000';
+const GITLINK = '160000';
 
 export function createCommitReader(repoDir: string): CommitReader {
   const loc = gitLocation(repoDir);
@@ -51,7 +54,12 @@ export function createCommitReader(repoDir: string): CommitReader {
   const stats: ReaderStats = { projectParses: 0, fleetParses: 0, reads: 0 };
   let generation = 0;
 
-  async function readProject(folder: string, treeOid: string): Promise<ProjectCheck> {
+  async function readProject(entry: TreeEntry): Promise<ProjectCheck | undefined> {
+    const folder = entry.path;
+    if (entry.mode === SYMLINK) return linkedFolder(folder, 'symlink');
+    if (entry.mode === GITLINK || entry.type === 'commit') return linkedFolder(folder, 'submodule');
+    if (entry.type !== 'tree') return undefined;
+    const treeOid = entry.oid;
     // Keyed by folder too: the same tree under another folder name gives another id check.
     const key = `${folder}\0${treeOid}`;
     const hit = projects.get(key);
@@ -60,24 +68,32 @@ export function createCommitReader(repoDir: string): CommitReader {
       return hit.check;
     }
     stats.projectParses++;
+    // checkProject never throws: an unreadable blob, a link or a submodule makes only this folder invalid.
     const check = await checkProject(folder, {
-      readFile: (relPath) => readText(loc, cache, treeOid, relPath),
+      readFile: (relPath) => readBytes(loc, cache, treeOid, relPath),
+      problems: () => treeProblems(loc, cache, treeOid),
     });
     projects.set(key, { check, used: generation });
     return check;
   }
 
-  async function readFleet(blobOid: string | undefined) {
-    if (!blobOid) return { config: null, issues: [MISSING_FLEET] };
-    const hit = fleets.get(blobOid);
+  async function readFleet(entry: TreeEntry | undefined): Promise<FleetConfigResult> {
+    if (!entry) return { config: null, issues: [MISSING_FLEET] };
+    if (entry.mode === SYMLINK) return { config: null, issues: [{ file: 'fleet.yaml', path: '', message: LINK_MESSAGES.symlink }] };
+    const hit = fleets.get(entry.oid);
     if (hit) {
       hit.used = generation;
       return hit.result;
     }
     stats.fleetParses++;
-    const { blob } = await git.readBlob({ ...loc, oid: blobOid, cache });
-    const result = checkFleetConfig(decoder.decode(blob));
-    fleets.set(blobOid, { result, used: generation });
+    let result: FleetConfigResult;
+    try {
+      const { blob } = await git.readBlob({ ...loc, oid: entry.oid, cache });
+      result = checkFleetConfig(blob);
+    } catch (err) {
+      result = { config: null, issues: [{ file: 'fleet.yaml', path: '', message: `cannot be read from git: ${(err as Error).message}` }] };
+    }
+    fleets.set(entry.oid, { result, used: generation });
     return result;
   }
 
@@ -89,16 +105,21 @@ export function createCommitReader(repoDir: string): CommitReader {
       const { commit: c } = await git.readCommit({ ...loc, oid: commit, cache });
       return (await git.readTree({ ...loc, oid: c.tree, cache })).tree;
     });
-    const projectsEntry = root.find((e) => e.path === 'projects' && e.type === 'tree');
-    const folders = projectsEntry
+    const projectsEntry = root.find((e) => e.path === 'projects');
+    const layoutIssues: ValidationIssue[] = projectsEntry && projectsEntry.type !== 'tree' ? [{
+      file: 'projects', path: '',
+      message: projectsEntry.mode === SYMLINK ? LINK_MESSAGES.symlinkFolder('projects') : LINK_MESSAGES.notFolder,
+    }] : [];
+    const folders = projectsEntry?.type === 'tree'
       ? (await gitCall('read projects/', () => git.readTree({ ...loc, oid: projectsEntry.oid, cache }))).tree
-        .filter((e) => e.type === 'tree' && !e.path.startsWith('.'))
+        .filter((e) => !e.path.startsWith('.'))
       : [];
-    const checks = await mapLimit(folders, 16, (e) => readProject(e.path, e.oid));
-    const fleetEntry = root.find((e) => e.path === 'fleet.yaml' && e.type === 'blob');
-    const fleet = await readFleet(fleetEntry?.oid);
+    const checks = (await mapLimit(folders, 16, readProject)).filter((c): c is ProjectCheck => c !== undefined);
+    const fleet = await readFleet(root.find((e) => e.path === 'fleet.yaml' && e.type === 'blob'));
     prune();
-    return { ...combineFleet(commit, checks), fleet: fleet.config, fleetIssues: fleet.issues };
+    return {
+      ...combineFleet(commit, checks, fleet.config), fleet: fleet.config, fleetIssues: [...layoutIssues, ...fleet.issues],
+    };
   }
 
   // Keep what the last two reads used: the daemon reads consecutive commits, `fleet plan` reads base and head.
@@ -110,18 +131,37 @@ export function createCommitReader(repoDir: string): CommitReader {
   return { read, stats };
 }
 
-async function readText(
+async function readBytes(
   loc: ReturnType<typeof gitLocation>, cache: object, treeOid: string, filepath: string,
-): Promise<string | null> {
+): Promise<Uint8Array | null> {
   try {
     const { blob } = await git.readBlob({ ...loc, oid: treeOid, filepath, cache });
-    return decoder.decode(blob);
+    return blob;
   } catch (err) {
     const code = (err as { code?: string }).code;
     // A missing path, or a folder where a file was expected, reads as "no such file".
     if (code === 'NotFoundError' || code === 'ObjectTypeError') return null;
     throw new FleetError('GIT', `cannot read ${filepath}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** Symlinks and submodules anywhere under a project's tree (breadth first, every tree read once). */
+async function treeProblems(loc: ReturnType<typeof gitLocation>, cache: object, treeOid: string): Promise<FolderProblem[]> {
+  const problems: FolderProblem[] = [];
+  const queue: { oid: string; prefix: string }[] = [{ oid: treeOid, prefix: '' }];
+  let seen = 0;
+  while (queue.length) {
+    const { oid, prefix } = queue.shift()!;
+    const { tree } = await git.readTree({ ...loc, oid, cache });
+    for (const e of tree) {
+      if (++seen > MAX_FOLDER_ENTRIES) return [...problems, { path: '', message: LINK_MESSAGES.tooMany }];
+      const path = `${prefix}${e.path}`;
+      if (e.mode === SYMLINK) problems.push({ path, message: LINK_MESSAGES.symlink });
+      else if (e.mode === GITLINK || e.type === 'commit') problems.push({ path, message: LINK_MESSAGES.submodule });
+      else if (e.type === 'tree') queue.push({ oid: e.oid, prefix: `${path}/` });
+    }
+  }
+  return problems.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
 async function gitCall<T>(what: string, fn: () => Promise<T>): Promise<T> {

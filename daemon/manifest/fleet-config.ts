@@ -2,8 +2,10 @@
 import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { FleetError } from '../errors.ts';
+import { cleanPrefix, refProblem } from '../secrets/refs.ts';
 import type { FleetConfig, ValidationIssue } from '../types.ts';
-import { formatIssue, locate } from './parse.ts';
+import { capIssues, decodeText, formatIssue, locate, type ParsedYaml } from './parse.ts';
+import { LIMITS } from './project.ts';
 import { validateYaml } from './validate.ts';
 
 export interface FleetConfigResult {
@@ -11,37 +13,96 @@ export interface FleetConfigResult {
   issues: ValidationIssue[];
 }
 
-/** Validate fleet.yaml text. `file` is the name used in messages (relative to the repo root). */
-export function checkFleetConfig(text: string, file = 'fleet.yaml'): FleetConfigResult {
-  const result = validateYaml<FleetConfig>('fleet.schema.json', file, text);
-  if (!result.value) return { config: null, issues: result.issues };
-  const config = result.value;
+/**
+ * Validate fleet.yaml content (text, or bytes as read from git or disk). `file` is the name used in messages
+ * (relative to the repo root). Never throws: anything wrong is an issue naming the file.
+ */
+export function checkFleetConfig(
+  content: string | Uint8Array, file = 'fleet.yaml', opts: { /** Raise (tests) the 64 KiB cap. */ maxBytes?: number } = {},
+): FleetConfigResult {
+  try {
+    const decoded = decodeText(file, content, { ...LIMITS.fleet, maxBytes: opts.maxBytes ?? LIMITS.fleet.maxBytes });
+    if ('issue' in decoded) return { config: null, issues: [decoded.issue] };
+    const result = validateYaml<FleetConfig>('fleet.schema.json', file, decoded.text);
+    if (!result.value) return { config: null, issues: capIssues(result.issues) };
+    const config = result.value;
+    const issues = fleetRules(file, config, result.parsed);
+    if (config.driver === 'docker' && !config.docker) config.docker = { network: 'atomo' };
+    if (issues.length) return { config: null, issues: capIssues(issues) };
+    return { config: deepFreeze(config), issues: [] };
+  } catch (err) {
+    const message = String((err as Error)?.message ?? err).split('\n')[0];
+    return { config: null, issues: [{ file, path: '', message: `could not be read: ${message}; fix the file and run fleet validate again` }] };
+  }
+}
+
+/** What the schema cannot say: credentials in the clone URL, a branch git refuses, what may be shared. */
+function fleetRules(file: string, config: FleetConfig, parsed: ParsedYaml): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
+  const add = (path: string, message: string) => issues.push({ file, ...locate(parsed, path), path, message });
   // A token in the clone URL would end up in logs and the registry: it belongs in git.tokenSecret.
   if (config.git?.url && /^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]*@/i.test(config.git.url)) {
-    const at = locate(result.parsed, '/git/url');
-    issues.push({
-      file, ...at, path: '/git/url',
-      message: 'must not contain credentials; store the token in the secret store and name it in git.tokenSecret',
-    });
+    add('/git/url', 'must not contain credentials; store the token in the secret store and name it in git.tokenSecret');
   }
-  if (config.driver === 'docker' && !config.docker) config.docker = { network: 'atomo' };
-  if (issues.length) return { config: null, issues };
-  return { config: deepFreeze(config), issues: [] };
+  const branch = branchProblem(config.branch);
+  if (branch) add('/branch', `"${config.branch}" is a branch name git refuses: ${branch}; choose another name`);
+  const prefix = cleanPrefix(config.secretStore.prefix);
+  const own = [config.postgres.admin, config.git?.tokenSecret, config.git?.webhookSecret]
+    .filter((ref): ref is string => !!ref && ref.startsWith('/'));
+  (config.sharedSecrets ?? []).forEach((entry, i) => {
+    const problem = sharedEntryProblem(entry, prefix, own);
+    if (problem) add(`/sharedSecrets/${i}`, problem);
+  });
+  return issues;
+}
+
+/** Why a sharedSecrets entry may not be shared, or null. */
+function sharedEntryProblem(entry: string, prefix: string, fleetRefs: string[]): string | null {
+  const folder = entry.endsWith('/');
+  const problem = refProblem(folder ? entry.slice(0, -1) : entry);
+  if (problem) return problem;
+  if (folder && `${prefix}/`.startsWith(entry)) {
+    return `would share every project's secrets; share a narrower path such as ${prefix}/shared/`;
+  }
+  const covers = (ref: string) => (folder ? `${ref}/`.startsWith(entry) : ref === entry);
+  const fleetPath = `${prefix}/fleet/`;
+  if (entry.startsWith(fleetPath) || covers(fleetPath.slice(0, -1)) || fleetRefs.some(covers)) {
+    return `would share the fleet's own secrets (admin URL, git token); share a narrower path such as ${prefix}/shared/`;
+  }
+  return null;
+}
+
+/**
+ * Why git would refuse `name` as a branch (the rules of `git check-ref-format --branch`), or null when it is fine.
+ */
+export function branchProblem(name: string): string | null {
+  if (name === '@') return 'it is "@"';
+  if (name.startsWith('-')) return 'it starts with "-"';
+  if (name.endsWith('/')) return 'it ends with "/"';
+  if (name.endsWith('.')) return 'it ends with "."';
+  if (name.includes('..')) return 'it contains ".."';
+  if (name.includes('@{')) return 'it contains "@{"';
+  if (name.includes('//')) return 'it contains "//"';
+  if (/[\x00-\x20\x7f~^:?*[\\]/.test(name)) return 'it contains a space, a control character or one of ~ ^ : ? * [ \\';
+  for (const part of name.split('/')) {
+    if (part.startsWith('.')) return 'a part of it starts with "."';
+    if (part.endsWith('.lock')) return 'a part of it ends with ".lock"';
+  }
+  return null;
 }
 
 /** Read and validate fleet.yaml from disk; throws FleetError INVALID_CONFIG listing every issue. */
 export async function loadFleetConfig(path: string, opts: { repoDir?: string } = {}): Promise<FleetConfig> {
   const file = opts.repoDir ? relative(opts.repoDir, path) : path;
-  let text: string;
+  let content: Buffer;
   try {
-    text = await readFile(path, 'utf8');
+    content = await readFile(path);
   } catch (err) {
     throw new FleetError('INVALID_CONFIG', `cannot read ${file}: create it (see fleet.yaml in the repository root)`, {
       cause: err,
     });
   }
-  const { config, issues } = checkFleetConfig(text, file);
+  const { config, issues } = checkFleetConfig(content, file);
   if (!config) {
     throw new FleetError('INVALID_CONFIG', `${file} is invalid:\n${issues.map(formatIssue).join('\n')}`);
   }

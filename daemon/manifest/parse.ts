@@ -1,26 +1,32 @@
 // YAML parsing that remembers where every value came from, so any error can name a line and column.
-import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
+import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Pair, type YAMLMap } from 'yaml';
 import type { ValidationIssue } from '../types.ts';
+import { MAX_DEPTH, deepNesting, inspect, startOf, toPointer, type PlainOptions, type Position } from './plain.ts';
+
+export { MAX_DEPTH, decodeText, toPointer, type Position, type TextLimit } from './plain.ts';
+export type ParseOptions = PlainOptions;
 
 export interface ParsedYaml {
   file: string;
-  /** Plain JS value of the document; undefined when it had syntax errors. */
+  /** Plain JS value of the document; undefined when it had syntax errors or was refused as not plain data. */
   value: unknown;
   doc: Document;
   lines: LineCounter;
-  /** Syntax errors, each with a line and column. */
+  /** Syntax errors and refusals (aliases, tags, duplicate keys...), each with a line and column. */
   issues: ValidationIssue[];
 }
 
-export interface Position {
-  line: number;
-  column: number;
-}
-
-export function parseYaml(file: string, text: string): ParsedYaml {
+export function parseYaml(file: string, text: string, opts: ParseOptions = {}): ParsedYaml {
   const lines = new LineCounter();
-  // uniqueKeys: a key written twice is an error, not a silent "last one wins".
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  // The yaml parser recurses once per level: thousands of levels overflow the stack at a depth that depends on
+  // the caller, so the outcome (and the message) would differ between `fleet validate` and the daemon.
+  const deep = deepNesting(text);
+  if (deep) {
+    const issue = { file, ...deep, path: '', message: `is nested deeper than ${MAX_DEPTH} levels; a manifest needs only a few` };
+    return { file, value: undefined, doc: parseDocument(''), lines, issues: [issue] };
+  }
+  // uniqueKeys off: the yaml package compares every key with every other (quadratic); `inspect` uses a Set.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   const issues: ValidationIssue[] = doc.errors.map((err) => {
     const pos = lines.linePos(err.pos[0]);
     return {
@@ -31,8 +37,12 @@ export function parseYaml(file: string, text: string): ParsedYaml {
       message: `invalid YAML: ${firstLine(err.message)}`,
     };
   });
-  const value = issues.length ? undefined : doc.toJS();
-  return { file, value, doc, lines, issues };
+  const parsed: ParsedYaml = { file, value: undefined, doc, lines, issues };
+  if (issues.length) return parsed;
+  issues.push(...inspect(file, doc.contents, lines, opts));
+  // Only plain data reaches toJS: no aliases to expand, no tags to construct, bounded size and depth.
+  if (!issues.length) parsed.value = doc.toJS({ maxAliasCount: 0 });
+  return parsed;
 }
 
 function firstLine(message: string): string {
@@ -44,10 +54,6 @@ function firstLine(message: string): string {
 export function pointerSegments(pointer: string): string[] {
   if (!pointer) return [];
   return pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-}
-
-export function toPointer(segments: (string | number)[]): string {
-  return segments.map((s) => '/' + String(s).replace(/~/g, '~0').replace(/\//g, '~1')).join('');
 }
 
 /**
@@ -69,9 +75,24 @@ export function locate(parsed: ParsedYaml, pointer: string, opts: { key?: string
   return position(parsed, best);
 }
 
+// Keys of each map, indexed on first use: locating thousands of issues stays linear in the size of the map.
+const keyIndex = new WeakMap<YAMLMap, Map<string, Pair>>();
+
+function pairOf(map: YAMLMap, key: string): Pair | undefined {
+  let index = keyIndex.get(map);
+  if (!index) {
+    index = new Map();
+    for (const p of map.items) {
+      if (isPair(p) && isScalar(p.key) && !index.has(String(p.key.value))) index.set(String(p.key.value), p);
+    }
+    keyIndex.set(map, index);
+  }
+  return index.get(key);
+}
+
 function child(node: unknown, segment: string, wantKey: boolean): unknown {
   if (isMap(node)) {
-    const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === segment);
+    const pair = pairOf(node, segment);
     if (!pair) return undefined;
     // A key with an empty value (`env:`) has no value node: point at the key.
     return wantKey || pair.value == null ? pair.key : pair.value;
@@ -81,24 +102,58 @@ function child(node: unknown, segment: string, wantKey: boolean): unknown {
 }
 
 function position(parsed: ParsedYaml, node: unknown): Position {
-  const range = (node as Node | null | undefined)?.range;
-  if (!range) return { line: 1, column: 1 };
-  const pos = parsed.lines.linePos(range[0]);
-  return { line: pos.line, column: pos.col };
+  return startOf(parsed.lines, node);
 }
 
 /** `projects/acme/project.yaml:3:1: /hostname: must match format "hostname"` */
 export function formatIssue(issue: ValidationIssue): string {
-  const where = issue.line ? `${issue.file}:${issue.line}:${issue.column ?? 1}` : issue.file;
-  return issue.path ? `${where}: ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`;
+  const file = printable(issue.file);
+  const where = issue.line ? `${file}:${issue.line}:${issue.column ?? 1}` : file;
+  const text = printable(issue.message);
+  return issue.path ? `${where}: ${printable(issue.path)}: ${text}` : `${where}: ${text}`;
 }
 
+/** Control characters from a hostile file or folder name shown as escapes: one issue stays one line. */
+function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** Issues kept per file: the first ones are what to fix; thousands would only bury them (and cost time). */
+export const MAX_ISSUES_PER_FILE = 20;
+
+// The "and N more" issues capIssues made, with N: capping again (a project's own issues, then with the
+// cross-project ones) adds to that count instead of counting the summary as one more issue.
+const summaries = new WeakMap<ValidationIssue, number>();
+
+/** At most MAX_ISSUES_PER_FILE issues per file, in order, then one saying how many more there are. */
+export function capIssues(issues: ValidationIssue[], max = MAX_ISSUES_PER_FILE): ValidationIssue[] {
+  const kept = new Map<string, number>();
+  const dropped = new Map<string, number>();
+  const out: ValidationIssue[] = [];
+  for (const issue of issues) {
+    const more = summaries.get(issue);
+    if (more !== undefined) {
+      dropped.set(issue.file, (dropped.get(issue.file) ?? 0) + more);
+      continue;
+    }
+    const n = (kept.get(issue.file) ?? 0) + 1;
+    kept.set(issue.file, n);
+    if (n <= max) out.push(issue);
+    else dropped.set(issue.file, (dropped.get(issue.file) ?? 0) + 1);
+  }
+  for (const [file, n] of dropped) {
+    const summary = { file, path: '', message: `and ${n} more issues in this file; fix the ones above first` };
+    summaries.set(summary, n);
+    out.push(summary);
+  }
+  return out;
+}
 /** GitHub Actions annotation: shows the message on the line in a pull request's diff. */
 export function formatIssueGithub(issue: ValidationIssue): string {
-  const props = [`file=${issue.file}`];
+  // Workflow commands need %, CR and LF escaped in the message, and also : and , in properties.
+  const escape = (text: string) => text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+  const props = [`file=${escape(issue.file).replace(/:/g, '%3A').replace(/,/g, '%2C')}`];
   if (issue.line) props.push(`line=${issue.line}`, `col=${issue.column ?? 1}`);
   const text = issue.path ? `${issue.path}: ${issue.message}` : issue.message;
-  // Workflow commands need %, CR and LF escaped in the message.
-  const escaped = text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
-  return `::error ${props.join(',')}::${escaped}`;
+  return `::error ${props.join(',')}::${escape(text)}`;
 }

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { Manifest, ValidationIssue } from '../types.ts';
-import { locate, parseYaml, type ParsedYaml } from './parse.ts';
+import { locate, parseYaml, type ParseOptions, type ParsedYaml } from './parse.ts';
 
 const schemaDir = fileURLToPath(new URL('../../schemas/', import.meta.url));
 // ajv-formats ships CommonJS; under NodeNext its default import is the module object or the function.
@@ -118,8 +118,9 @@ export function validateYaml<T>(
   schema: 'project.schema.json' | 'fleet.schema.json',
   file: string,
   text: string,
+  opts: ParseOptions = {},
 ): SchemaResult<T> {
-  const parsed = parseYaml(file, text);
+  const parsed = parseYaml(file, text, opts);
   if (parsed.issues.length) return { value: null, issues: parsed.issues, parsed };
   let value = parsed.value;
   // An empty file parses to null: validate it as an empty map so the message lists what is required.
@@ -134,8 +135,10 @@ export function validateYaml<T>(
 }
 
 /** Validate one project.yaml against the schema only (no rules); defaults applied, displayName = id if absent. */
-export function validateManifestText(file: string, text: string): SchemaResult<Manifest> {
-  const result = validateYaml<Manifest>('project.schema.json', file, text);
+export function validateManifestText(file: string, text: string, opts: Pick<ParseOptions, 'maxEntries'> = {}): SchemaResult<Manifest> {
+  // A newline is sensible in an env value (a certificate, a multi-line setting), nowhere else.
+  const allowNewline = (path: (string | number)[]) => path.length === 2 && path[0] === 'env';
+  const result = validateYaml<Manifest>('project.schema.json', file, text, { ...opts, allowNewline });
   if (result.value && !result.value.displayName) result.value.displayName = result.value.id;
   return result;
 }

@@ -5,7 +5,8 @@ import { dirname, join } from 'node:path';
 import { privateDir } from '../files.ts';
 import { createHash } from 'node:crypto';
 import type { FleetSecretStore } from '../secrets/refs.ts';
-import { secretRef, resolveRef } from '../secrets/refs.ts';
+import { cleanPrefix, secretRef, secretRefAllowed, resolveRef } from '../secrets/refs.ts';
+import { FleetError } from '../errors.ts';
 import { generatePassword, generateSecret } from '../secrets/generate.ts';
 import type { Manifest } from '../types.ts';
 import { databaseNames, ensureDatabase, instanceDatabaseUrl } from './database.ts';
@@ -13,19 +14,31 @@ import { databaseNames, ensureDatabase, instanceDatabaseUrl } from './database.t
 export interface ProvisionContext {
   secrets: FleetSecretStore;
   secretPrefix: string;
+  /** fleet.yaml `sharedSecrets`: references outside a project's own path that every project may read. */
+  sharedSecrets?: readonly string[];
   adminUrl: string;
   /** Host instances use to reach Postgres, when it differs from the admin URL's (docker network name). */
   instanceDbHost?: string;
   stateDir: string;
 }
 
-/** Secret references of a project: the generated ones plus the manifest's, by env name. */
-export function secretRefsOf(ctx: Pick<ProvisionContext, 'secretPrefix'>, m: Manifest): Record<string, string> {
-  const refs: Record<string, string> = {
-    DATABASE_URL: secretRef(ctx.secretPrefix, m.id, 'DATABASE_URL'),
-    JWT_SECRET: secretRef(ctx.secretPrefix, m.id, 'JWT_SECRET'),
-  };
-  for (const [name, ref] of Object.entries(m.secrets ?? {})) refs[name] = resolveRef(ctx.secretPrefix, m.id, ref);
+/**
+ * Secret references of a project by env name: the manifest's, each checked to lie under the project's own path
+ * or in fleet.yaml's `sharedSecrets` (validation refuses the others first; this guards rows and manifests that
+ * never went through it), then the generated DATABASE_URL and JWT_SECRET, which nothing overrides.
+ */
+export function secretRefsOf(ctx: Pick<ProvisionContext, 'secretPrefix' | 'sharedSecrets'>, m: Pick<Manifest, 'id' | 'secrets'>): Record<string, string> {
+  const refs: Record<string, string> = {};
+  for (const [name, ref] of Object.entries(m.secrets ?? {})) {
+    const resolved = resolveRef(ctx.secretPrefix, m.id, ref);
+    if (!secretRefAllowed(ctx.secretPrefix, [...(ctx.sharedSecrets ?? [])], m.id, resolved)) {
+      throw new FleetError('SECRET_STORE', `secret reference ${resolved} (${name}) is outside ${cleanPrefix(ctx.secretPrefix)}/${m.id}/ ` +
+        `and not shared in fleet.yaml sharedSecrets: project ${m.id} may read only its own secrets`, { project: m.id });
+    }
+    refs[name] = resolved;
+  }
+  refs.DATABASE_URL = secretRef(ctx.secretPrefix, m.id, 'DATABASE_URL');
+  refs.JWT_SECRET = secretRef(ctx.secretPrefix, m.id, 'JWT_SECRET');
   return refs;
 }
 

@@ -23,22 +23,50 @@ const SEGMENT = /^[A-Za-z0-9_.-]+$/;
 
 /** Check an absolute reference; returns it unchanged. Bad → FleetError SECRET_STORE saying what is wrong. */
 export function checkRef(ref: string, project?: string): string {
-  const bad = (why: string) =>
-    new FleetError('SECRET_STORE', `secret reference "${ref}" ${why}`, { project });
-  if (typeof ref !== 'string' || !ref.startsWith('/')) throw bad('must be an absolute path such as /atomo/<project>/NAME');
-  if (ref.length > 1011) throw bad('is longer than the 1011 characters SSM allows');
-  const segments = ref.slice(1).split('/');
-  for (const segment of segments) {
-    if (segment === '') throw bad('has an empty path segment (// or a trailing /)');
-    if (segment === '..' || segment === '.') throw bad('must not contain "." or ".." segments');
-    if (!SEGMENT.test(segment)) throw bad('may only use letters, digits, "_", "." and "-" between slashes');
-  }
-  if (segments.length > 15) throw bad('is nested deeper than the 15 levels SSM allows');
+  const why = refProblem(ref);
+  if (why) throw new FleetError('SECRET_STORE', `secret reference "${ref}" ${why}`, { project });
   return ref;
 }
 
+/**
+ * What is wrong with an absolute reference ("must not contain \".\" or \"..\" segments"), or null when it is fine.
+ * Never throws: validation reports the reason on the manifest line, checkRef throws it.
+ */
+export function refProblem(ref: string): string | null {
+  if (typeof ref !== 'string' || !ref.startsWith('/')) return 'must be an absolute path such as /atomo/<project>/NAME';
+  if (ref.length > 1011) return 'is longer than the 1011 characters SSM allows';
+  const segments = ref.slice(1).split('/');
+  for (const segment of segments) {
+    if (segment === '') return 'has an empty path segment (// or a trailing /)';
+    if (segment === '..' || segment === '.') return 'must not contain "." or ".." segments';
+    if (!SEGMENT.test(segment)) return 'may only use letters, digits, "_", "." and "-" between slashes';
+  }
+  if (segments.length > 15) return 'is nested deeper than the 15 levels SSM allows';
+  return null;
+}
+
+/** Secrets of the fleet itself (`<prefix>/fleet/...`: admin URL, git token): never readable by a project. */
+export const FLEET_SECRETS_ID = 'fleet';
+
+/**
+ * Whether a project may read the (already resolved, absolute) reference `resolvedRef`: only its own secrets,
+ * under `<prefix>/<projectId>/`, or one fleet.yaml shares (`sharedSecrets`: an exact reference, or a path ending in
+ * `/` that shares everything under it). Anything malformed (`..`, `//`, relative) is refused, and so is the fleet's
+ * own path whatever is shared. Pure: validation and the daemon at runtime call the same function.
+ */
+export function secretRefAllowed(prefix: string, sharedSecrets: string[], projectId: string, resolvedRef: string): boolean {
+  if (typeof resolvedRef !== 'string' || refProblem(resolvedRef) !== null) return false;
+  const base = `${cleanPrefix(prefix)}/`;
+  if (resolvedRef.startsWith(`${base}${FLEET_SECRETS_ID}/`)) return false;
+  const own = `${base}${projectId}/`;
+  if (projectId && resolvedRef.startsWith(own)) return true;
+  return sharedSecrets.some((entry) => entry.endsWith('/')
+    ? resolvedRef.startsWith(entry) && refProblem(entry.slice(0, -1)) === null
+    : resolvedRef === entry);
+}
+
 /** Normalise a prefix from fleet.yaml: leading slash, no trailing slash. */
-function cleanPrefix(prefix: string): string {
+export function cleanPrefix(prefix: string): string {
   const withSlash = prefix.startsWith('/') ? prefix : `/${prefix}`;
   return withSlash.replace(/\/+$/, '');
 }

@@ -14,7 +14,7 @@ import { printUrlsOnChange } from '../../daemon/urls.ts';
 import { readWorktree } from '../../daemon/git/worktree.ts';
 import { secretRefsOf } from '../../daemon/provision/project.ts';
 import { generateSecret } from '../../daemon/secrets/generate.ts';
-import type { SecretStore } from '../../daemon/types.ts';
+import type { FleetConfig, SecretStore } from '../../daemon/types.ts';
 import type { Logger } from 'pino';
 
 const command: Command = {
@@ -44,7 +44,7 @@ const command: Command = {
       ? await bootstrapRemote({ url: remoteUrl, stateDir, log, env })
       : await loadFleetConfig(join(repoDir, 'fleet.yaml'), { repoDir });
     const secrets = createSecretStore(fleet.secretStore, { stateDir, log });
-    if (v.dev && !remoteUrl && fleet.secretStore.type === 'local') await seedDevSecrets(repoDir, fleet.secretStore.prefix, secrets, log);
+    if (v.dev && !remoteUrl && fleet.secretStore.type === 'local') await seedDevSecrets(repoDir, fleet, secrets, log);
     const dbs = await resolveDatabases({
       fleet, secrets, stateDir, log,
       registry: (v.registry as string | undefined) ?? env.FLEET_REGISTRY_URL,
@@ -90,10 +90,11 @@ const command: Command = {
  * set yet (shop's STRIPE_API_KEY). With --dev and the local store only, such a secret gets a random placeholder,
  * named in a warning; production stores are never written to here.
  */
-async function seedDevSecrets(repoDir: string, prefix: string, secrets: SecretStore, log: Logger): Promise<void> {
+async function seedDevSecrets(repoDir: string, fleet: FleetConfig, secrets: SecretStore, log: Logger): Promise<void> {
+  const prefix = fleet.secretStore.prefix;
   const { projects } = await readWorktree(repoDir);
   for (const p of projects) {
-    for (const [name, ref] of Object.entries(secretRefsOf({ secretPrefix: prefix }, p.manifest))) {
+    for (const [name, ref] of Object.entries(secretRefsOf({ secretPrefix: prefix, sharedSecrets: fleet.sharedSecrets }, p.manifest))) {
       if (name === 'DATABASE_URL' || name === 'JWT_SECRET' || (await secrets.has(ref))) continue;
       await secrets.put(ref, `dev-placeholder-${generateSecret(16)}`);
       log.warn({ project: p.id, secret: ref }, `--dev: ${ref} was not set; stored a random placeholder (set the real value on standard input: fleet secrets rotate ${p.id} ${name} < file)`);

@@ -1,4 +1,5 @@
 // `fleet new <id>`: scaffold a project folder that passes `fleet validate` as written.
+import { reservedIdProblem } from '../../daemon/manifest/rules.ts';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -41,6 +42,8 @@ const command: Command = {
       throw new FleetError('USAGE', `"${id}" is not a valid project id: use a lower-case letter, then letters, ` +
         'digits or _ (at most 40 characters); it becomes the database name');
     }
+    const reserved = reservedIdProblem(id);
+    if (reserved) throw new FleetError('USAGE', reserved);
     const hostname = typeof values.hostname === 'string' ? values.hostname : `${id.replace(/_/g, '-')}.localhost`;
     if (!HOSTNAME.test(hostname)) {
       throw new FleetError('USAGE', `"${hostname}" is not a valid hostname: use a lower-case DNS name such as acme.example.com`);
