@@ -2,6 +2,7 @@
 // of everything whose change needs a restart. Secret values enter only the environment, never the hash input.
 import { createHash } from 'node:crypto';
 import type { Manifest } from './types.ts';
+import { canonicalJson } from './canonical.ts';
 
 /** Keys the fleet owns: a manifest cannot override them (validation also rejects secrets in env). */
 export const FLEET_OWNED_ENV = ['DATABASE_URL', 'JWT_SECRET', 'ATOMO_SCHEMA_PATH', 'HOST', 'PORT', 'ATOMO_PROJECT_ID'];
@@ -50,7 +51,8 @@ export interface HashInput {
 export function instanceSpecHash(h: HashInput): string {
   const m = h.manifest;
   const input = JSON.stringify({
-    runtime: m.runtime, env: sorted(m.env), secrets: sorted(m.secrets), resources: instanceResources(m.resources), rls: m.tenancy?.rls ?? false,
+    // Keys sorted: a manifest read back from jsonb orders them its own way, and that must not restart anything.
+    runtime: sortedKeys(m.runtime ?? {}), env: sorted(m.env), secrets: sorted(m.secrets), resources: instanceResources(m.resources), rls: m.tenancy?.rls ?? false,
     schema: h.schemaDigest, port: h.port, secretsVersion: h.secretsVersion, driver: h.driver,
   });
   return createHash('sha256').update(input).digest('hex').slice(0, 16);
@@ -62,9 +64,13 @@ export function instanceSpecHash(h: HashInput): string {
  */
 function instanceResources(r: Manifest['resources'] | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  if (r?.memory !== undefined) out.memory = r.memory;
   if (r?.cpus !== undefined) out.cpus = r.cpus;
+  if (r?.memory !== undefined) out.memory = r.memory;
   return out;
+}
+
+function sortedKeys(o: object): Record<string, unknown> {
+  return JSON.parse(canonicalJson(o)) as Record<string, unknown>;
 }
 
 function sorted(o: Record<string, string>): [string, string][] {

@@ -107,3 +107,23 @@ describe('Backoff', () => {
     expect(b.failures('a')).toBe(0);
   });
 });
+
+describe('instanceSpecHash is a canonical identity', () => {
+  const h = (m: Manifest) => instanceSpecHash({ manifest: m, schemaDigest: 'd', port: 4100, secretsVersion: 1, driver: 'process' });
+  it.each([
+    ['runtime keys reordered (jsonb)', { runtime: { version: '1', image: 'a:1', command: ['x'] } }, { runtime: { command: ['x'], image: 'a:1', version: '1' } }],
+    ['resources keys reordered (jsonb)', { resources: { memory: '256m', cpus: 0.5 } }, { resources: { cpus: 0.5, memory: '256m' } }],
+    ['env keys reordered', { env: { B: '2', A: '1' } }, { env: { A: '1', B: '2' } }],
+    ['connections changed (a role setting, not the instance)', { resources: { memory: '256m', connections: 20 } }, { resources: { memory: '256m', connections: 50 } }],
+    ['hostname changed (gateway only)', { hostname: 'a.example.com' }, { hostname: 'b.example.com' }],
+  ])('unchanged: %s', (_name, a, b) => {
+    expect(h({ ...base, ...(a as Partial<Manifest>) })).toBe(h({ ...base, ...(b as Partial<Manifest>) }));
+  });
+  it.each([
+    ['runtime.version', { runtime: { version: '1' } }, { runtime: { version: '2' } }],
+    ['resources.cpus', { resources: { cpus: 0.5 } }, { resources: { cpus: 1 } }],
+    ['env value', { env: { A: '1' } }, { env: { A: '2' } }],
+  ])('changed: %s', (_name, a, b) => {
+    expect(h({ ...base, ...(a as Partial<Manifest>) })).not.toBe(h({ ...base, ...(b as Partial<Manifest>) }));
+  });
+});
