@@ -1,5 +1,6 @@
 // The `fleet` CLI: one file per command under scripts/commands/, registered in an explicit map.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { debugEnabled } from '../daemon/config/env.ts';
 import { FleetError, describe } from '../daemon/errors.ts';
 
 export interface Command {
@@ -65,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
     // A user sees a sentence, never a stack trace; FLEET_DEBUG=1 shows the cause chain.
     const code = err instanceof FleetError ? ` [${err.code}]` : '';
     console.error(`fleet ${name}: ${describe(err)}${code}`);
-    if (process.env.FLEET_DEBUG) console.error(err);
+    if (debugEnabled()) console.error(err);
     return 1;
   }
 }

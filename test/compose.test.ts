@@ -7,6 +7,9 @@ import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { parse } from 'yaml';
+import { DEFAULT_DOCKER_NETWORK } from '../daemon/config/defaults.ts';
+import { dockerNetwork } from '../daemon/drivers/docker.ts';
+import { checkFleetConfig } from '../daemon/manifest/fleet-config.ts';
 
 const require = createRequire(import.meta.url);
 const composeText = readFileSync(resolve(import.meta.dirname, '../compose.yaml'), 'utf8');
@@ -123,6 +126,16 @@ describe('compose.yaml network boundaries: projects reach neither the control pl
     expect(membersOf(projectsNet!)).toEqual(['caddy', 'daemon', 'postgres']);
     // The daemon starts project containers there: fleet.yaml docker.network must say so, and this file tells you.
     expect(composeText).toMatch(/docker\.network.*fleet-projects|docker: \{ network: fleet-projects \}/);
+  });
+
+  it('a fleet.yaml with driver: docker and no docker block puts instances on that network, in config and driver alike', () => {
+    const fleet = checkFleetConfig('driver: docker\n').config!;
+    const projectsName = compose.networks[projectsNet!].name;
+    expect(fleet.docker?.network).toBe(projectsName);
+    // What boot.ts hands the driver (fleet.docker.network), and the driver's own default when nothing is handed.
+    expect(dockerNetwork({ network: fleet.docker?.network })).toBe(projectsName);
+    expect(dockerNetwork({})).toBe(projectsName);
+    expect(DEFAULT_DOCKER_NETWORK).toBe(projectsName);
   });
 
   it('the daemon joins the projects network only to probe instances; its port listens on its control address only', () => {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { DEFAULT_DOCKER_NETWORK } from '../daemon/config/defaults.ts';
 import { checkFleetConfig } from '../daemon/manifest/fleet-config.ts';
 import { formatIssue, formatIssueGithub } from '../daemon/manifest/parse.ts';
 import { checkProject } from '../daemon/manifest/project.ts';
@@ -118,10 +119,17 @@ describe('fleet.yaml', () => {
       postgres: { admin: 'embedded' },
       secretStore: { type: 'local', prefix: '/atomo' },
       gateway: { admin: 'http://127.0.0.1:2019', listen: ':8080', tls: 'off', policies: {} },
-      docker: { network: 'atomo' },
+      docker: { network: DEFAULT_DOCKER_NETWORK },
       sharedSecrets: [],
     });
     expect(Object.isFrozen(config!.gateway)).toBe(true);
+  });
+
+  it('docker.network defaults to DEFAULT_DOCKER_NETWORK: the schema (which cannot import it) says the same', () => {
+    const schema = JSON.parse(readFileSync(fileURLToPath(new URL('../schemas/fleet.schema.json', import.meta.url)), 'utf8'));
+    expect(schema.properties.docker.properties.network.default).toBe(DEFAULT_DOCKER_NETWORK);
+    expect(checkFleetConfig('driver: docker\ndocker: {}\n').config!.docker).toEqual({ network: DEFAULT_DOCKER_NETWORK });
+    expect(checkFleetConfig('driver: docker\ndocker: { network: host }\n').config!.docker).toEqual({ network: 'host' });
   });
 });
 

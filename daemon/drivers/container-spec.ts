@@ -14,7 +14,7 @@ export const LABEL_PORT = 'atomo.fleet.port';
 export const DEFAULT_SCHEMA_MOUNT = '/app/schema.ts';
 
 export interface RenderOptions {
-  /** Docker network the instance joins (compose: `fleet`); `host` shares the host's network, listening on loopback. */
+  /** Docker network the instance joins (compose: `fleet-projects`); `host` shares the host's network, listening on loopback. */
   network: string;
   /** Publish the port on this host address with an ephemeral host port (tests: `127.0.0.1`). Never 0.0.0.0. */
   publishHost?: string;

@@ -2,6 +2,7 @@
 // its own). Thin executor over the Docker Engine API; what a container looks like is container-spec.ts.
 import Docker from 'dockerode';
 import type { Logger } from 'pino';
+import { DEFAULT_DOCKER_NETWORK } from '../config/defaults.ts';
 import { FleetError, describe } from '../errors.ts';
 import type { Driver, Instance, InstanceSpec } from '../types.ts';
 import {
@@ -11,7 +12,7 @@ import {
 export interface DockerDriverOptions {
   /** Default `/var/run/docker.sock`. */
   socketPath?: string;
-  /** Network instances join; created when missing. Default `fleet`, the network compose.yaml creates. */
+  /** Network instances join; created when missing. Default DEFAULT_DOCKER_NETWORK, compose.yaml's project network. */
   network?: string;
   /** Tests only: publish each instance's port on this loopback address and use it as the upstream. */
   publishHost?: string;
@@ -38,11 +39,16 @@ interface Seen {
   created: number;
 }
 
+/** The network instances join: the option, else the default. */
+export function dockerNetwork(opts: Pick<DockerDriverOptions, 'network'>): string {
+  return opts.network || DEFAULT_DOCKER_NETWORK;
+}
+
 export function createDockerDriver(opts: DockerDriverOptions): Driver {
   const socketPath = opts.socketPath ?? '/var/run/docker.sock';
   const docker = new Docker({ socketPath });
   const log = opts.log.child({ driver: 'docker' });
-  const network = opts.network || 'fleet';
+  const network = dockerNetwork(opts);
   const schemaMount = opts.schemaMount ?? DEFAULT_SCHEMA_MOUNT;
   const readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
   // Containers the driver stops on purpose: their `die` events are not crashes to report.

@@ -2,6 +2,7 @@
 // environment), then read fleet.yaml from the tracked branch's head.
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { fleetEnvOf, type FleetEnv } from '../config/env.ts';
 import { FleetError, describe } from '../errors.ts';
 import { formatIssue } from '../manifest/parse.ts';
 import { createSecretStore } from '../secrets/index.ts';
@@ -9,15 +10,13 @@ import type { FleetConfig } from '../types.ts';
 import { createCommitReader } from './read.ts';
 import { createGitSource } from './source.ts';
 
-export async function bootstrapRemote(o: { url: string; stateDir: string; log: Logger; env: NodeJS.ProcessEnv }): Promise<FleetConfig> {
-  const { env } = o;
-  const store = createSecretStore(
-    { type: (env.FLEET_SECRET_STORE as 'ssm' | 'local') ?? 'ssm', prefix: env.FLEET_SECRET_PREFIX ?? '/atomo' },
-    { stateDir: o.stateDir, log: o.log },
-  );
-  const tokenRef = env.FLEET_GIT_TOKEN_SECRET;
+/** `env`: the command's FleetEnv (secretStore, secretPrefix, branch, gitTokenSecret); a raw environment is read first. */
+export async function bootstrapRemote(o: { url: string; stateDir: string; log: Logger; env: FleetEnv | NodeJS.ProcessEnv }): Promise<FleetConfig> {
+  const env = fleetEnvOf(o.env);
+  const store = createSecretStore({ type: env.secretStore, prefix: env.secretPrefix }, { stateDir: o.stateDir, log: o.log });
+  const tokenRef = env.gitTokenSecret;
   const source = createGitSource('remote', {
-    url: o.url, branch: env.FLEET_BRANCH ?? 'main', dir: join(o.stateDir, 'repo'), log: o.log,
+    url: o.url, branch: env.branch, dir: join(o.stateDir, 'repo'), log: o.log,
     token: tokenRef ? () => store.get(tokenRef) : undefined,
   });
   try {

@@ -1,6 +1,7 @@
 // fleet.yaml: fleet-wide settings, validated and given their defaults, returned as a frozen FleetConfig.
 import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
+import { DEFAULT_DOCKER_NETWORK } from '../config/defaults.ts';
 import { FleetError } from '../errors.ts';
 import { cleanPrefix, refProblem } from '../secrets/refs.ts';
 import type { FleetConfig, ValidationIssue } from '../types.ts';
@@ -27,7 +28,7 @@ export function checkFleetConfig(
     if (!result.value) return { config: null, issues: capIssues(result.issues) };
     const config = result.value;
     const issues = fleetRules(file, config, result.parsed);
-    if (config.driver === 'docker' && !config.docker) config.docker = { network: 'atomo' };
+    if (config.driver === 'docker' && !config.docker) config.docker = { network: DEFAULT_DOCKER_NETWORK };
     if (issues.length) return { config: null, issues: capIssues(issues) };
     return { config: deepFreeze(config), issues: [] };
   } catch (err) {

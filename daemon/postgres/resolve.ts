@@ -4,7 +4,9 @@ import pg from 'pg';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { readEnv, type FleetEnv } from '../config/env.ts';
 import { FleetError } from '../errors.ts';
+import { loadFleetConfig } from '../manifest/fleet-config.ts';
 import { generatePassword } from '../secrets/generate.ts';
 import type { SecretStore, FleetConfig } from '../types.ts';
 import { startEmbedded } from './embedded.ts';
@@ -18,16 +20,17 @@ export interface Databases {
 export const REGISTRY_DATABASE = 'fleet_registry';
 /** Its name before: a project with id `fleet` mapped onto it. Renamed at start when possible. */
 export const LEGACY_REGISTRY_DATABASE = 'atomo_fleet';
-const EMBEDDED_PORT = 54329;
 /** What clusters initialised before the password file existed were given. */
 const OLD_DEFAULT_PASSWORD = 'postgres';
 
 export async function resolveDatabases(o: {
   fleet: FleetConfig; secrets: SecretStore; stateDir: string; log: Logger; registry?: string; admin?: string;
+  /** The embedded cluster's port (FleetEnv.pgPort); callers without a FleetEnv of their own read the environment. */
+  pgPort?: number;
 }): Promise<Databases> {
   let adminUrl = o.admin;
   if (!adminUrl && o.fleet.postgres.admin === 'embedded') {
-    adminUrl = await startEmbeddedCluster(o.stateDir, o.log);
+    adminUrl = await startEmbeddedCluster(o.stateDir, o.pgPort ?? readEnv().pgPort, o.log);
   } else if (!adminUrl) {
     adminUrl = await o.secrets.get(o.fleet.postgres.admin);
   }
@@ -35,9 +38,24 @@ export async function resolveDatabases(o: {
   return { registryUrl: withDatabase(adminUrl, await ensureRegistryDatabase(adminUrl, o.log)), adminUrl };
 }
 
-/** The state dir the CLI uses when none is given: FLEET_STATE_DIR, else `<repo>/.fleet`. */
-export function defaultStateDir(repoDir: string): string {
-  return resolve(process.env.FLEET_STATE_DIR ?? join(repoDir, '.fleet'));
+/** The state dir: --state-dir, else FLEET_STATE_DIR, else `<repo>/.fleet`. */
+export function stateDirFor(repoDir: string, env: FleetEnv, flag?: string): string {
+  return resolve(flag ?? env.stateDir ?? join(repoDir, '.fleet'));
+}
+
+/**
+ * The registry a CLI command talks to: --registry, else FLEET_REGISTRY_URL, else the embedded one of a laptop run
+ * (fleet.yaml `postgres.admin: embedded`, found through the state dir), else a usage error saying what to pass.
+ */
+export async function registryUrlFor(
+  repoDir: string, flag: string | undefined, env: FleetEnv, o: { stateDir?: string; fleet?: FleetConfig } = {},
+): Promise<string> {
+  if (flag) return flag;
+  if (env.registryUrl) return env.registryUrl;
+  const file = join(resolve(repoDir), 'fleet.yaml');
+  const fleet = o.fleet ?? (existsSync(file) ? await loadFleetConfig(file, { repoDir: resolve(repoDir) }) : null);
+  if (fleet?.postgres.admin === 'embedded') return embeddedRegistryUrl(o.stateDir ?? stateDirFor(repoDir, env), env.pgPort);
+  throw new FleetError('USAGE', 'where is the registry? pass --registry URL or set FLEET_REGISTRY_URL (only fleet.yaml postgres.admin: embedded has a default)');
 }
 
 /** The file holding the embedded cluster's superuser password (mode 0600). */
@@ -46,19 +64,15 @@ export function superuserPasswordFile(stateDir: string): string {
 }
 
 /** The registry URL a laptop run uses, without starting anything (for `fleet status`, `fleet plan`). */
-export async function embeddedRegistryUrl(stateDir: string): Promise<string> {
+export async function embeddedRegistryUrl(stateDir: string, pgPort = readEnv().pgPort): Promise<string> {
   const file = superuserPasswordFile(stateDir);
   // No file: a cluster no daemon of this version has started yet still has the old default.
-  const adminUrl = embeddedAdminUrl(existsSync(file) ? readPassword(file) : OLD_DEFAULT_PASSWORD);
+  const adminUrl = embeddedAdminUrl(existsSync(file) ? readPassword(file) : OLD_DEFAULT_PASSWORD, pgPort);
   return withDatabase(adminUrl, await registryDatabaseOn(adminUrl));
 }
 
-function embeddedPort(): number {
-  return Number(process.env.FLEET_PG_PORT ?? EMBEDDED_PORT);
-}
-
-function embeddedAdminUrl(password: string): string {
-  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${embeddedPort()}/postgres`;
+function embeddedAdminUrl(password: string, port: number): string {
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
 }
 
 function withDatabase(url: string, db: string): string {
@@ -71,25 +85,24 @@ function withDatabase(url: string, db: string): string {
  * Start (or adopt) the embedded cluster with the superuser password kept in the state dir: random for a new
  * cluster; a cluster from before the file existed starts with the old default and is moved off it once connected.
  */
-async function startEmbeddedCluster(stateDir: string, log: Logger): Promise<string> {
-  const port = embeddedPort();
+async function startEmbeddedCluster(stateDir: string, port: number, log: Logger): Promise<string> {
   const dataDir = join(stateDir, 'pg');
   const file = superuserPasswordFile(stateDir);
   if (!existsSync(file)) writePrivate(file, existsSync(join(dataDir, 'PG_VERSION')) ? OLD_DEFAULT_PASSWORD : generatePassword());
   log.info({ port, dataDir }, 'starting embedded Postgres');
   // Never stopped by the daemon: instances outlive it and use this Postgres; the next start adopts it.
   await startEmbedded({ dataDir, port, password: readPassword(file) });
-  return embeddedAdminUrl(await settlePassword(file, log));
+  return embeddedAdminUrl(await settlePassword(file, port, log), port);
 }
 
 /**
  * Finish a rotation a crash interrupted (`<file>.next` holds the new password: adopt it if it logs in), then
  * rotate away from the old default. The new password is on disk before ALTER USER, so no crash can lose it.
  */
-async function settlePassword(file: string, log: Logger): Promise<string> {
+async function settlePassword(file: string, port: number, log: Logger): Promise<string> {
   const next = `${file}.next`;
   if (existsSync(next)) {
-    const verdict = await tryLogin(readPassword(next));
+    const verdict = await tryLogin(readPassword(next), port);
     if (verdict === 'ok') renameSync(next, file);
     else if (verdict === 'denied') rmSync(next, { force: true });
   }
@@ -97,7 +110,7 @@ async function settlePassword(file: string, log: Logger): Promise<string> {
   if (current !== OLD_DEFAULT_PASSWORD) return current;
   const fresh = generatePassword();
   writePrivate(next, fresh);
-  const c = new pg.Client({ connectionString: embeddedAdminUrl(current), connectionTimeoutMillis: 5000 });
+  const c = new pg.Client({ connectionString: embeddedAdminUrl(current, port), connectionTimeoutMillis: 5000 });
   c.on('error', () => {});
   try {
     await c.connect();
@@ -114,8 +127,8 @@ async function settlePassword(file: string, log: Logger): Promise<string> {
   return fresh;
 }
 
-async function tryLogin(password: string): Promise<'ok' | 'denied' | 'unknown'> {
-  const c = new pg.Client({ connectionString: embeddedAdminUrl(password), connectionTimeoutMillis: 5000 });
+async function tryLogin(password: string, port: number): Promise<'ok' | 'denied' | 'unknown'> {
+  const c = new pg.Client({ connectionString: embeddedAdminUrl(password, port), connectionTimeoutMillis: 5000 });
   c.on('error', () => {});
   try {
     await c.connect();

@@ -1,12 +1,12 @@
 // `fleet daemon`: follow the tracked branch and converge the fleet until stopped (SIGINT/SIGTERM).
 import type { Command } from '../fleet.ts';
 import { join, resolve } from 'node:path';
-import { FleetError } from '../../daemon/errors.ts';
 import { bootDaemon } from '../../daemon/boot.ts';
+import { parseNumber, readEnv } from '../../daemon/config/env.ts';
 import { privateDir } from '../../daemon/files.ts';
 import { createLogger } from '../../daemon/log.ts';
 import { loadFleetConfig } from '../../daemon/manifest/fleet-config.ts';
-import { resolveDatabases } from '../../daemon/postgres/resolve.ts';
+import { resolveDatabases, stateDirFor } from '../../daemon/postgres/resolve.ts';
 import { createSecretStore } from '../../daemon/secrets/index.ts';
 import { bootstrapRemote } from '../../daemon/git/bootstrap.ts';
 import { startLocalCaddy } from '../../daemon/gateway/local-caddy.ts';
@@ -33,38 +33,32 @@ const command: Command = {
   },
   async run({ values, repo }) {
     const v = values as Record<string, string | boolean | undefined>;
-    const env = process.env;
-    const log = createLogger({ level: (env.LOG_LEVEL as 'info') ?? 'info' });
+    // The environment and the flags first: a malformed value stops the daemon before it touches anything.
+    const env = readEnv();
+    const httpPort = typeof v['http-port'] === 'string' ? parseNumber('--http-port', v['http-port'], 'listenPort') : env.httpPort;
+    const intervalSec = typeof v.interval === 'string' ? parseNumber('--interval', v.interval, 'seconds') : env.interval;
+    const log = createLogger({ level: env.logLevel });
     const repoDir = resolve(repo);
-    const stateDir = resolve(String(v['state-dir'] ?? env.FLEET_STATE_DIR ?? join(repoDir, '.fleet')));
+    const stateDir = stateDirFor(repoDir, env, v['state-dir'] as string | undefined);
     // Before anything writes into it (secrets, Postgres, the clone): the state dir is the daemon user's alone.
     privateDir(stateDir);
-    const remoteUrl = (v.remote as string | undefined) ?? env.FLEET_REPO_URL;
+    const remoteUrl = (v.remote as string | undefined) ?? env.repoUrl;
     const fleet = remoteUrl
       ? await bootstrapRemote({ url: remoteUrl, stateDir, log, env })
       : await loadFleetConfig(join(repoDir, 'fleet.yaml'), { repoDir });
     const secrets = createSecretStore(fleet.secretStore, { stateDir, log });
     if (v.dev && !remoteUrl && fleet.secretStore.type === 'local') await seedDevSecrets(repoDir, fleet, secrets, log);
     const dbs = await resolveDatabases({
-      fleet, secrets, stateDir, log,
-      registry: (v.registry as string | undefined) ?? env.FLEET_REGISTRY_URL,
-      admin: (v.postgres as string | undefined) ?? env.FLEET_POSTGRES_URL,
+      fleet, secrets, stateDir, log, pgPort: env.pgPort,
+      registry: (v.registry as string | undefined) ?? env.registryUrl,
+      admin: (v.postgres as string | undefined) ?? env.postgresUrl,
     });
     const noGateway = v['no-gateway'] === true;
     const caddy = v.dev && !noGateway ? await startLocalCaddy({ adminUrl: fleet.gateway.admin, stateDir, log }) : null;
-    const httpPort = Number(v['http-port'] ?? env.FLEET_HTTP_PORT ?? 8081);
-    const intervalSec = Number(v.interval ?? env.FLEET_INTERVAL ?? 5);
-    if (!Number.isFinite(httpPort) || !Number.isFinite(intervalSec) || intervalSec <= 0) {
-      throw new FleetError('USAGE', '--http-port and --interval take numbers (seconds for --interval)');
-    }
-    // First port of process-driver instances (default 4100): a second fleet on the same machine needs another.
-    const portBase = env.FLEET_PORT_BASE ? Number(env.FLEET_PORT_BASE) : undefined;
-    if (portBase !== undefined && !(Number.isInteger(portBase) && portBase > 0 && portBase < 65536)) {
-      throw new FleetError('USAGE', `FLEET_PORT_BASE=${env.FLEET_PORT_BASE} is not a port number (1-65535)`);
-    }
     const running = await bootDaemon({
-      log, repoDir, remoteUrl, gitTokenSecret: env.FLEET_GIT_TOKEN_SECRET, fleet, stateDir, registryUrl: dbs.registryUrl, adminUrl: dbs.adminUrl, httpPort,
-      httpHost: env.FLEET_HTTP_HOST, portBase,
+      log, repoDir, remoteUrl, gitTokenSecret: env.gitTokenSecret, fleet, stateDir, registryUrl: dbs.registryUrl, adminUrl: dbs.adminUrl, httpPort,
+      // First port of process-driver instances (default 4100): a second fleet on the same machine needs another.
+      httpHost: env.httpHost, portBase: env.portBase,
       intervalMs: intervalSec * 1000, watchWorktree: v['watch-worktree'] === true, secrets,
       caddyAdmin: noGateway ? null : fleet.gateway.admin,
       webhookSecret: fleet.git?.webhookSecret ? await secrets.get(fleet.git.webhookSecret) : undefined,

@@ -6,10 +6,9 @@ import { formatIssue } from '../../daemon/manifest/parse.ts';
 import { actualFromDesired, plan } from '../../daemon/plan.ts';
 import { formatPlanMarkdown, formatPlanText } from '../../daemon/plan-format.ts';
 import type { Action, ActualProject, DesiredFleet } from '../../daemon/types.ts';
-import { join, resolve } from 'node:path';
+import { readEnv } from '../../daemon/config/env.ts';
 import { createLogger, redactUrl } from '../../daemon/log.ts';
-import { loadFleetConfig } from '../../daemon/manifest/fleet-config.ts';
-import { defaultStateDir, embeddedRegistryUrl } from '../../daemon/postgres/resolve.ts';
+import { registryUrlFor } from '../../daemon/postgres/resolve.ts';
 import { Registry } from '../../daemon/registry/registry.ts';
 import { toActual } from '../../daemon/reconcile.ts';
 
@@ -78,7 +77,7 @@ const command: Command = {
 
 /** HEAD (or --head) against what the daemon's registry says is deployed. */
 async function planAgainstRegistry(repo: string, values: Record<string, unknown>, format: PlanFormat): Promise<number> {
-  const url = (values.registry as string | undefined) ?? process.env.FLEET_REGISTRY_URL ?? (await defaultRegistryUrl(repo));
+  const url = await registryUrlFor(repo, values.registry as string | undefined, readEnv());
   const registry = new Registry(url, createLogger({ level: 'silent' }));
   try {
     let records;
@@ -97,12 +96,6 @@ async function planAgainstRegistry(repo: string, values: Record<string, unknown>
   } finally {
     await registry.close();
   }
-}
-
-async function defaultRegistryUrl(repo: string): Promise<string> {
-  const fleet = await loadFleetConfig(join(resolve(repo), 'fleet.yaml'));
-  if (fleet.postgres.admin === 'embedded') return embeddedRegistryUrl(defaultStateDir(repo));
-  throw new FleetError('USAGE', '--against-registry needs --registry URL or FLEET_REGISTRY_URL');
 }
 
 export default command;

@@ -4,10 +4,11 @@
 import type { Command } from '../fleet.ts';
 import { join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
+import { readEnv } from '../../daemon/config/env.ts';
 import { createLogger } from '../../daemon/log.ts';
 import { FleetError } from '../../daemon/errors.ts';
 import { loadFleetConfig } from '../../daemon/manifest/fleet-config.ts';
-import { embeddedRegistryUrl } from '../../daemon/postgres/resolve.ts';
+import { registryUrlFor, stateDirFor } from '../../daemon/postgres/resolve.ts';
 import { Registry } from '../../daemon/registry/registry.ts';
 import { createSecretStore } from '../../daemon/secrets/index.ts';
 import { generateSecret } from '../../daemon/secrets/generate.ts';
@@ -45,13 +46,12 @@ const command: Command = {
   async run({ values, positionals, repo }) {
     const [verb, project, name] = positionals;
     if (verb !== 'rotate' || !project || !name) throw new FleetError('USAGE', `usage: ${command.usage}`);
+    const env = readEnv();
     const repoDir = resolve(repo);
     const fleet = await loadFleetConfig(join(repoDir, 'fleet.yaml'), { repoDir });
     const log = createLogger({ level: 'silent' });
-    const stateDir = resolve(String(values['state-dir'] ?? process.env.FLEET_STATE_DIR ?? join(repoDir, '.fleet')));
-    const url = (values.registry as string | undefined) ?? process.env.FLEET_REGISTRY_URL
-      ?? (fleet.postgres.admin === 'embedded' ? await embeddedRegistryUrl(stateDir) : undefined);
-    if (!url) throw new FleetError('USAGE', 'pass --registry URL or set FLEET_REGISTRY_URL');
+    const stateDir = stateDirFor(repoDir, env, values['state-dir'] as string | undefined);
+    const url = await registryUrlFor(repoDir, values.registry as string | undefined, env, { stateDir, fleet });
     const registry = new Registry(url, log);
     try {
       const secrets = createSecretStore(fleet.secretStore, { stateDir, log });

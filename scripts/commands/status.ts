@@ -1,11 +1,9 @@
 // `fleet status`: the fleet as the registry sees it: state, health, applied commit, drift and last error.
 import type { Command } from '../fleet.ts';
-import { join, resolve } from 'node:path';
-import { existsSync } from 'node:fs';
+import { readEnv } from '../../daemon/config/env.ts';
 import { createLogger } from '../../daemon/log.ts';
 import { FleetError } from '../../daemon/errors.ts';
-import { loadFleetConfig } from '../../daemon/manifest/fleet-config.ts';
-import { defaultStateDir, embeddedRegistryUrl } from '../../daemon/postgres/resolve.ts';
+import { registryUrlFor } from '../../daemon/postgres/resolve.ts';
 import { Registry, type ProjectRecord } from '../../daemon/registry/registry.ts';
 
 const short = (c: string | null) => (c ? c.slice(0, 7) : '-');
@@ -28,7 +26,7 @@ const command: Command = {
   usage: 'fleet status [--registry URL] [--format text|json]',
   options: { registry: { type: 'string' }, format: { type: 'string', default: 'text' } },
   async run({ values, repo }) {
-    const url = (values.registry as string | undefined) ?? process.env.FLEET_REGISTRY_URL ?? (await defaultUrl(repo));
+    const url = await registryUrlFor(repo, values.registry as string | undefined, readEnv());
     const registry = new Registry(url, createLogger({ level: 'silent' }));
     try {
       let projects: ProjectRecord[];
@@ -58,11 +56,5 @@ const command: Command = {
     }
   },
 };
-
-async function defaultUrl(repo: string): Promise<string> {
-  const file = join(resolve(repo), 'fleet.yaml');
-  if (existsSync(file) && (await loadFleetConfig(file)).postgres.admin === 'embedded') return embeddedRegistryUrl(defaultStateDir(repo));
-  throw new FleetError('USAGE', 'where is the registry? pass --registry URL or set FLEET_REGISTRY_URL');
-}
 
 export default command;

@@ -1,0 +1,14 @@
+// Defaults that more than one place must agree on. The JSON schemas cannot import them: a test pins each copy.
+
+/**
+ * The docker network project instances join when fleet.yaml names none: compose.yaml's `fleet-projects`, the
+ * network Caddy proxies on (schemas/fleet.schema.json docker.network default, fleet-config.ts, drivers/docker.ts).
+ */
+export const DEFAULT_DOCKER_NETWORK = 'fleet-projects';
+
+/** The daemon's HTTP port (FLEET_HTTP_PORT, --http-port). */
+export const DEFAULT_HTTP_PORT = 8081;
+/** Seconds between reconcile passes (FLEET_INTERVAL, --interval). */
+export const DEFAULT_INTERVAL_SECONDS = 5;
+/** The embedded Postgres of a laptop run (FLEET_PG_PORT). */
+export const DEFAULT_PG_PORT = 54329;
