@@ -11,7 +11,10 @@ const short = (c: string | null) => (c ? c.slice(0, 7) : '-');
 export function statusLine(p: ProjectRecord): string[] {
   const health = p.lastHealth ? (p.lastHealth.ok ? 'healthy' : `unhealthy (${p.lastHealth.status ?? p.lastHealth.error})`) : '-';
   const state = p.present ? (p.desiredState === p.status || p.status === 'deleted' ? p.status : `${p.status}→${p.desiredState}`) : `${p.status} (folder removed)`;
-  const drift = p.observedCommit && p.appliedCommit !== p.observedCommit ? `yes (${short(p.observedCommit)})` : 'no';
+  // Drift is git asking for something not applied yet: a deleted project, or a removed folder whose instance is
+  // stopped, has nothing pending whatever commit it was last seen at.
+  const settled = p.status === 'deleted' || (!p.present && p.status === 'stopped');
+  const drift = !settled && p.observedCommit && p.appliedCommit !== p.observedCommit ? `yes (${short(p.observedCommit)})` : 'no';
   const problem = p.conditions.find((c) => (c.type === 'Invalid' && c.status) || (c.type === 'Stalled' && c.status) || (c.type === 'Reconciling' && !c.status));
   return [p.id, state, health, short(p.appliedCommit), drift, problem ? `${problem.reason}: ${problem.message}` : (p.lastError ?? '')];
 }
