@@ -1,5 +1,6 @@
 // Restart pacing for instances that should run but do not: capped exponential backoff for crashes, an immediate
 // start for an exit with code 0 (the atomo schema watcher's "start me again"), which never counts as a crash.
+// The pacing belongs to one spec: a different spec (a fix committed during a crash loop) starts afresh.
 
 export interface BackoffOptions {
   baseMs: number;
@@ -15,6 +16,8 @@ interface State {
   nextAt: number;
   running: boolean;
   startedAt: number;
+  /** The spec last tried, when the caller says. */
+  specHash?: string;
 }
 
 export type StartDecision = { start: true } | { start: false; waitMs: number };
@@ -45,10 +48,17 @@ export class Backoff {
     return now >= s.nextAt ? { start: true } : { start: false, waitMs: s.nextAt - now };
   }
 
-  started(id: string, now: number): void {
+  /** Forget the pacing when `specHash` is not the spec last tried: a new spec is not the crash being paced. */
+  forSpec(id: string, specHash: string): void {
+    const last = this.states.get(id)?.specHash;
+    if (last !== undefined && last !== specHash) this.states.delete(id);
+  }
+
+  started(id: string, now: number, specHash?: string): void {
     const s = this.state(id);
     s.running = true;
     s.startedAt = now;
+    if (specHash !== undefined) s.specHash = specHash;
   }
 
   healthy(id: string, now: number): void {
@@ -57,8 +67,9 @@ export class Backoff {
   }
 
   /** A start attempt that threw (bad image, port taken): counts like a crash. */
-  failedStart(id: string, now: number): void {
+  failedStart(id: string, now: number, specHash?: string): void {
     const s = this.state(id);
+    if (specHash !== undefined) s.specHash = specHash;
     s.running = false;
     s.failures += 1;
     s.nextAt = now + Math.min(this.opts.baseMs * 2 ** (s.failures - 1), this.opts.capMs);

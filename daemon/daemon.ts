@@ -144,7 +144,13 @@ export class Daemon {
       // One read of the converged registry serves the backup schedule and the gateway.
       const rows = await this.registry.list();
       this.backups.sync(rows);
-      if (this.opts.gateway) await syncGateway(this.opts.gateway, this.registry, rows, desired.fleet ?? this.lastFleet, log);
+      const gateway = this.opts.gateway ? await syncGateway(this.opts.gateway, this.registry, rows, desired.fleet ?? this.lastFleet, log) : null;
+      // 4. The gateway routes to the new instances now (or there is none): retire the ones they replaced. A failed
+      //    load leaves Caddy on the old upstreams, so they stay until a pass loads the new ones.
+      if (this.opts.driver.retire && (!gateway || gateway.ok)) {
+        const routed = new Set(rows.flatMap((r) => (r.upstream ? [r.upstream] : [])));
+        await this.opts.driver.retire(routed).catch((err: unknown) => log.warn({ err: { message: describe(err) } }, 'retiring replaced instances failed; retrying next pass'));
+      }
       if (this.recorded !== desired.commit) {
         await this.registry.setState('observed', { commit: desired.commit, at: new Date().toISOString() });
         this.recorded = desired.commit;

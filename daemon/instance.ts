@@ -1,13 +1,15 @@
-// Keep one project's instance matching its spec: start it, replace it when its spec changed, restart it after a
-// crash (with backoff), probe it, and record what happened as status, conditions and events.
+// Keep one project's instance matching its spec: start it, replace it when its spec changed (new one first; the old
+// one serves on until the driver retires it after the gateway switched), restart it after a crash (with backoff),
+// probe it, and record what happened as status, conditions and events.
 import type { Logger } from 'pino';
 import type { Backoff } from './backoff.ts';
+import { describe } from './errors.ts';
 import type { Health } from './health.ts';
 import { instanceSpecHash, renderInstanceEnv } from './instance-spec.ts';
 import { logDirOf, schemaFilePath, secretRefsOf, type ProvisionContext } from './provision/project.ts';
 import type { Registry, ProjectRecord, NewEvent } from './registry/registry.ts';
 import { withCondition } from './registry/registry.ts';
-import type { Driver, Instance, InstanceSpec, Manifest } from './types.ts';
+import type { Condition, Driver, Instance, InstanceSpec, Manifest } from './types.ts';
 
 export interface InstanceDeps extends ProvisionContext {
   registry: Registry;
@@ -72,30 +74,29 @@ export async function ensureInstance(ctx: Ctx, rec: ProjectRecord, m: Manifest, 
   const specHash = instanceSpecHash({ manifest: m, schemaDigest, port: portOf(deps, rec, m), secretsVersion: rec.secretsVersion, driver: deps.driverName });
   let inst = ctx.instances.get(rec.id);
   const events: NewEvent[] = [];
-  if (!inst?.running || inst.specHash !== specHash) {
-    const replacing = inst?.running === true;
+  // A spec other than the last one tried starts afresh: a fix committed during a crash loop does not wait it out.
+  deps.backoff.forSpec(rec.id, specHash);
+  deps.backoff.forSpec(replaceKey(rec.id), specHash);
+  if (inst?.running && inst.specHash !== specHash) {
+    // The new instance starts next to the running one; the driver retires the old one after the gateway switched.
+    const replaced = await replace(ctx, rec, m, inst, specHash);
+    if (!replaced) return;
+    inst = replaced;
+    events.push({ action: 'restart', actor: ctx.actor, commit: ctx.commit, detail: { specHash, upstream: inst.upstream, reason: 'spec changed' } });
+    ctx.log.info({ upstream: inst.upstream, specHash }, 'instance replaced');
+  } else if (!inst?.running) {
+    // Not running but should: an exit with code 0 is the schema watcher's restart signal, anything else a crash.
+    const exitCode = inst?.exitCode ?? deps.lastExit.get(rec.id);
+    const decision = deps.backoff.decide(rec.id, exitCode, deps.now());
+    if (!decision.start) return stalled(ctx, rec, decision.waitMs);
     // A backoff restart after a crash is one `restart` event (by the daemon), not also a `start`.
-    let crashRestart: NewEvent | null = null;
-    if (!replacing) {
-      // Not running but should: an exit with code 0 is the schema watcher's restart signal, anything else a crash.
-      const exitCode = inst?.exitCode ?? deps.lastExit.get(rec.id);
-      const decision = deps.backoff.decide(rec.id, exitCode, deps.now());
-      if (!decision.start) return stalled(ctx, rec, decision.waitMs);
-      if (deps.backoff.failures(rec.id) > 0) crashRestart = { action: 'restart', actor: 'fleet-daemon', commit: ctx.commit, detail: { reason: 'instance exited', exitCode: exitCode ?? null, failures: deps.backoff.failures(rec.id) } };
-    }
+    const failures = deps.backoff.failures(rec.id);
     deps.lastExit.delete(rec.id);
-    try {
-      const spec = await buildSpec(ctx, rec, m, specHash);
-      deps.backoff.started(rec.id, deps.now());
-      inst = await deps.driver.start(spec, { ready: async (up) => (await deps.probe(up)).ok });
-    } catch (err) {
-      deps.backoff.failedStart(rec.id, deps.now());
-      throw err;
-    }
-    events.push(crashRestart
-      ? { ...crashRestart, detail: { ...crashRestart.detail, specHash, upstream: inst.upstream } }
-      : { action: replacing ? 'restart' : 'start', actor: ctx.actor, commit: ctx.commit, detail: { specHash, upstream: inst.upstream, reason: replacing ? 'spec changed' : 'instance not running' } });
-    ctx.log.info({ upstream: inst.upstream, specHash }, replacing ? 'instance replaced' : 'instance started');
+    inst = await startWithBackoff(ctx, rec, m, specHash);
+    events.push(failures > 0
+      ? { action: 'restart', actor: 'fleet-daemon', commit: ctx.commit, detail: { reason: 'instance exited', exitCode: exitCode ?? null, failures, specHash, upstream: inst.upstream } }
+      : { action: 'start', actor: ctx.actor, commit: ctx.commit, detail: { specHash, upstream: inst.upstream, reason: 'instance not running' } });
+    ctx.log.info({ upstream: inst.upstream, specHash }, 'instance started');
   }
   // Probe /ready; a just-started instance gets a short grace period within this pass.
   const health = await probeWithGrace(deps, rec.id, inst.upstream, events.length > 0 ? deps.readyWaitMs : 0);
@@ -104,19 +105,86 @@ export async function ensureInstance(ctx: Ctx, rec: ProjectRecord, m: Manifest, 
   // A crash loop stays reported as stalled between attempts, until an attempt answers /ready.
   const crashLooping = !health.ok && deps.backoff.stalled(rec.id);
   const status = health.ok ? 'running' : crashLooping ? 'failed' : rec.status === 'running' ? 'running' : 'provisioning';
-  const conditions = [
+  const conditions: Omit<Condition, 'at'>[] = [
     { type: 'Healthy' as const, status: health.ok, reason: health.ok ? 'Ready' : 'NotReady', message: health.ok ? '/ready answered 200' : `/ready: ${health.status ?? health.error}` },
     { type: 'Ready' as const, status: converged, reason: converged ? 'Converged' : 'Progressing', message: converged ? `running ${ctx.commit.slice(0, 7)}` : 'waiting for /ready' },
     crashLooping
       ? { type: 'Stalled' as const, status: true, reason: 'CrashLoopBackOff', message: rec.conditions.find((c) => c.type === 'Stalled')?.message ?? 'instance keeps exiting' }
       : { type: 'Stalled' as const, status: false, reason: 'Running', message: '' },
     { type: 'Reconciling' as const, status: true, reason: 'Ok', message: '' },
+    // The desired spec runs: a replacement that failed before is no longer the story.
+    ...(rec.conditions.some((c) => c.type === 'Degraded' && c.status) ? [{ type: 'Degraded' as const, status: false, reason: 'Replaced', message: '' }] : []),
   ];
   await deps.registry.updateWithEvents(rec.id, {
     upstream: inst.upstream, specHash, status, lastHealth: health,
     conditions: conditions.reduce((cs, c) => withCondition(cs, c), rec.conditions),
     ...(converged ? { appliedCommit: ctx.commit, schemaVersion: rec.schemaRef.ref, lastError: null } : {}),
     ...(events.some((e) => e.action === 'restart' && e.actor === 'fleet-daemon') ? { restarts: rec.restarts + 1 } : {}),
+  }, events);
+}
+
+/** The backoff key of a project's replacements: their pacing is not the crash pacing of the running instance. */
+const replaceKey = (id: string) => `replace:${id}`;
+
+async function startWithBackoff(ctx: Ctx, rec: ProjectRecord, m: Manifest, specHash: string): Promise<Instance> {
+  const { deps } = ctx;
+  try {
+    const spec = await buildSpec(ctx, rec, m, specHash);
+    deps.backoff.started(rec.id, deps.now(), specHash);
+    return await deps.driver.start(spec, { ready: async (up) => (await deps.probe(up)).ok });
+  } catch (err) {
+    deps.backoff.failedStart(rec.id, deps.now(), specHash);
+    throw err;
+  }
+}
+
+/**
+ * Replace the running `old` instance with one for `specHash`. Null when the old one keeps serving instead: the
+ * replacement did not get ready (Degraded recorded; the same spec is tried again with backoff, a new one at once).
+ */
+async function replace(ctx: Ctx, rec: ProjectRecord, m: Manifest, old: Instance, specHash: string): Promise<Instance | null> {
+  const { deps } = ctx;
+  const key = replaceKey(rec.id);
+  if (!deps.backoff.decide(key, undefined, deps.now()).start) {
+    await keepServing(ctx, rec, old, null, []);
+    return null;
+  }
+  const spec = await buildSpec(ctx, rec, m, specHash);
+  deps.lastExit.delete(rec.id);
+  try {
+    const inst = await deps.driver.start(spec, { ready: async (up) => (await deps.probe(up)).ok });
+    deps.backoff.forget(key);
+    deps.backoff.started(rec.id, deps.now(), specHash);
+    return inst;
+  } catch (err) {
+    deps.backoff.failedStart(key, deps.now(), specHash);
+    // Whether the old one still serves is what the driver reports, not what the error says.
+    const now = (await deps.driver.list()).find((i) => i.id === rec.id);
+    if (!now?.running || now.ref !== old.ref) throw err;
+    const message = describe(err);
+    ctx.log.warn({ err: { message } }, 'replacement not ready: the running instance keeps serving');
+    await keepServing(ctx, rec, old, message, [
+      { action: 'error', actor: 'fleet-daemon', commit: ctx.commit, detail: { code: 'REPLACEMENT_NOT_READY', specHash, message } },
+    ]);
+    return null;
+  }
+}
+
+/** The old instance serves on: its health, with Degraded saying why the commit is not applied. */
+async function keepServing(ctx: Ctx, rec: ProjectRecord, old: Instance, failure: string | null, events: NewEvent[]): Promise<void> {
+  const { deps } = ctx;
+  const health = await deps.probe(old.upstream);
+  const message = failure ?? rec.conditions.find((c) => c.type === 'Degraded' && c.status)?.message ?? 'the replacement did not become ready';
+  const conditions: Omit<Condition, 'at'>[] = [
+    { type: 'Degraded', status: true, reason: 'ReplacementNotReady', message },
+    { type: 'Healthy', status: health.ok, reason: health.ok ? 'Ready' : 'NotReady', message: health.ok ? '/ready answered 200' : `/ready: ${health.status ?? health.error}` },
+    { type: 'Ready', status: false, reason: 'ReplacementNotReady', message: `running ${old.commit.slice(0, 7)}: the replacement for ${ctx.commit.slice(0, 7)} did not become ready; it is retried with backoff, a new commit tries at once` },
+    { type: 'Reconciling', status: true, reason: 'Ok', message: '' },
+  ];
+  await deps.registry.updateWithEvents(rec.id, {
+    upstream: old.upstream, lastHealth: health, lastError: message,
+    ...(health.ok ? { status: 'running' as const } : {}),
+    conditions: conditions.reduce((cs, c) => withCondition(cs, c), rec.conditions),
   }, events);
 }
 
@@ -153,8 +221,19 @@ async function stalled(ctx: Ctx, rec: ProjectRecord, waitMs: number): Promise<vo
   });
 }
 
+/** Conditions of a project whose instance does not run on purpose: nothing healthy left over, Ready says why. */
+export function downConditions(conds: Condition[], why: 'stopped' | 'removed' | 'deleted', message: string): Condition[] {
+  const reason = why === 'stopped' ? 'Stopped' : why === 'removed' ? 'FolderRemoved' : 'Deleted';
+  const next: Omit<Condition, 'at'>[] = [
+    { type: 'Ready', status: false, reason, message },
+    { type: 'Healthy', status: false, reason: 'NotRunning', message: `instance ${why === 'removed' ? 'stopped' : why}` },
+    ...conds.filter((c) => (c.type === 'Stalled' || c.type === 'Degraded') && c.status).map((c) => ({ type: c.type, status: false, reason, message: '' })),
+  ];
+  return next.reduce((cs, c) => withCondition(cs, c), conds);
+}
+
 /** Stop the instance if it runs; the database and secrets stay. */
-export async function stopInstance(ctx: Ctx, rec: ProjectRecord, why: 'stopped' | 'removed' | 'deleted'): Promise<void> {
+export async function stopInstance(ctx: Ctx, rec: ProjectRecord, why: 'stopped' | 'removed'): Promise<void> {
   const { deps } = ctx;
   if (!ctx.instances) return;
   const inst = ctx.instances.get(rec.id);
@@ -163,11 +242,16 @@ export async function stopInstance(ctx: Ctx, rec: ProjectRecord, why: 'stopped' 
     ctx.log.info({ why }, 'instance stopped');
   }
   deps.backoff.forget(rec.id);
-  if (rec.status !== 'stopped' || inst || rec.appliedCommit !== ctx.commit) {
+  deps.backoff.forget(replaceKey(rec.id));
+  const healthLeft = rec.conditions.some((c) => c.type === 'Healthy' && c.status);
+  if (rec.status !== 'stopped' || inst || rec.appliedCommit !== ctx.commit || healthLeft) {
+    const message = why === 'stopped'
+      ? `state: stopped; instance stopped, database ${rec.databaseName} kept`
+      : `project folder removed; instance stopped, database ${rec.databaseName} kept (a revert brings it back)`;
     await deps.registry.update(rec.id, {
-      status: why === 'deleted' ? 'deleted' : 'stopped', upstream: null, lastHealth: null,
+      status: 'stopped', upstream: null, lastHealth: null,
       ...(why !== 'removed' ? { appliedCommit: ctx.commit } : {}),
-      conditions: withCondition(rec.conditions, { type: 'Ready', status: false, reason: why === 'stopped' ? 'Stopped' : why === 'removed' ? 'FolderRemoved' : 'Deleted', message: `instance ${why}; database kept` }),
+      conditions: downConditions(rec.conditions, why, message),
     });
   }
 }

@@ -134,7 +134,8 @@ export type Action =
   | { kind: 'delete'; id: string; reason: string; dropDatabase: boolean }
   | { kind: 'noop'; id: string; reason: string };
 
-export type ConditionType = 'Ready' | 'Reconciling' | 'Stalled' | 'Invalid' | 'Healthy' | 'Gateway';
+/** `Degraded`: a replacement did not become ready and the previous instance keeps serving. */
+export type ConditionType = 'Ready' | 'Reconciling' | 'Stalled' | 'Invalid' | 'Healthy' | 'Gateway' | 'Degraded';
 
 export interface Condition {
   type: ConditionType;
@@ -175,7 +176,10 @@ export interface InstanceSpec {
   env: Record<string, string>;
   /** Host path of the materialized schema file. */
   schemaPath: string;
-  /** Port to listen on (process driver: allocated host port; docker: container port). */
+  /**
+   * Port to listen on (process driver: the project's stable host port; a replacement started next to a running
+   * instance gets a fresh one; docker: container port).
+   */
   port: number;
   resources: { memory?: string; cpus?: number };
   /** A digest of everything that requires a restart when it changes (not secret values themselves). */
@@ -200,11 +204,19 @@ export interface Driver {
   list(): Promise<Instance[]>;
   /**
    * Start an instance; starting one that already runs with the same specHash returns it unchanged.
-   * When one runs with another specHash it is replaced; `ready` (the daemon's own HTTP probe) lets a driver
-   * start the new one first and stop the old one only once the new one answers.
+   * When one runs with another specHash it is replaced the Kamal way: the new one starts next to it (its own
+   * port or container) and, given `ready` (the daemon's own HTTP probe), must answer before it becomes the
+   * current instance. The old one keeps serving, as "retiring", until `retire` stops it. A replacement that does
+   * not get ready is stopped and the start throws; the old one stays the current instance.
    */
   start(spec: InstanceSpec, opts?: { ready?: (upstream: string) => Promise<boolean> }): Promise<Instance>;
-  /** Stop and forget an instance; stopping one that does not run is fine. */
+  /**
+   * Stop the retiring instances nothing routes to any more. The daemon calls it after the gateway loaded the
+   * registry's upstreams (at once when there is no gateway); `routed` is every upstream the registry names.
+   * Level-based: retiring instances are found afresh (pid files, labels), also those a previous daemon left.
+   */
+  retire?(routed: ReadonlySet<string>): Promise<void>;
+  /** Stop and forget an instance, retiring ones included; stopping one that does not run is fine. */
   stop(id: string): Promise<void>;
   /** Called once by the daemon; exits of supervised instances are reported here. */
   onExit?(listener: (id: string, code: number | null) => void): void;

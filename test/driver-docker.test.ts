@@ -106,8 +106,8 @@ describe('docker driver', () => {
     expect((await docker.listContainers({ all: true, filters: { label: [`atomo.fleet.project=${id}`] } }))).toHaveLength(1);
   });
 
-  it('replaces a changed spec by starting the new container first and removing the old one once ready', async () => {
-    const d = driver();
+  it('replaces a changed spec by starting the new container first; the old one serves until retire sees it unrouted', async () => {
+    const d = driver({ drainMs: 0 });
     const id = `roll${run}`;
     const old = await d.start(spec(id), { ready: httpReady });
     const changed = spec(id, { env: { MARK: 'two', JWT_SECRET: SECRET }, specHash: `2${id}`.padEnd(16, '0') });
@@ -122,7 +122,14 @@ describe('docker driver', () => {
     expect(oldStateDuringProbe.every(Boolean)).toBe(true);
     expect(inst.ref).not.toBe(old.ref);
     expect(JSON.parse((await get(inst.upstream, '/')).body)).toEqual({ mark: 'two' });
+    // The old one keeps serving until nothing routes to it; list() reports the new one only.
+    expect(JSON.parse((await get(old.upstream, '/')).body)).toEqual({ mark: 'one' });
+    expect((await d.list()).filter((i) => i.id === id)).toEqual([expect.objectContaining({ ref: inst.ref })]);
+    await d.retire!(new Set([old.upstream]));
+    expect((await docker.getContainer(old.ref).inspect()).State.Running).toBe(true);
+    await d.retire!(new Set([inst.upstream]));
     await expect(docker.getContainer(old.ref).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    expect(await get(inst.upstream, '/ready')).toMatchObject({ status: 200 });
 
     // A restarted daemon (a new driver object) finds the instance by its labels.
     const fresh = driver();

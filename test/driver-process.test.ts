@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { startPostgres, type TestPostgres } from './harness/postgres.ts';
 import { freePort } from './harness/ports.ts';
-import { createProcessDriver } from '../daemon/drivers/process.ts';
+import { createProcessDriver, type ProcessDriverOptions } from '../daemon/drivers/process.ts';
 import { createDriver } from '../daemon/drivers/index.ts';
 import { isFleetError } from '../daemon/errors.ts';
 import type { Driver, InstanceSpec } from '../daemon/types.ts';
@@ -41,10 +41,10 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-function newDriver(): Driver {
+function newDriver(over: Partial<ProcessDriverOptions> = {}): Driver {
   stateDir ??= join(root, 'state');
   const log = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) });
-  const d = createProcessDriver({ stateDir, log });
+  const d = createProcessDriver({ stateDir, log, ...over });
   drivers.push(d);
   return d;
 }
@@ -99,8 +99,8 @@ describe('process driver', () => {
     expect(logLines.join('')).not.toContain('secret-x');
   });
 
-  it('keeps an instance with the same specHash and replaces one with another specHash', async () => {
-    const d = newDriver();
+  it('keeps an instance with the same specHash; a new specHash starts next to it on a fresh port, the old one stops only on retire', async () => {
+    const d = newDriver({ drainMs: 0 });
     const exits: Array<[string, number | null]> = [];
     d.onExit!((id, code) => exits.push([id, code]));
     const s = await spec('beta');
@@ -108,12 +108,98 @@ describe('process driver', () => {
     await expect.poll(() => status(first.upstream), { timeout: 15_000 }).toBe(200);
     expect((await d.start(s)).ref).toBe(first.ref);
 
-    const second = await d.start({ ...s, specHash: 'hash-2', commit: 'c0ffee2' });
+    // The old one answers on its own port all through the replacement's start.
+    const oldDuringProbe: number[] = [];
+    const second = await d.start({ ...s, specHash: 'hash-2', commit: 'c0ffee2' }, {
+      ready: async (upstream) => {
+        oldDuringProbe.push(await status(first.upstream));
+        return (await status(upstream)) === 200;
+      },
+    });
+    expect(oldDuringProbe.length).toBeGreaterThan(0);
+    expect(oldDuringProbe.every((c) => c === 200)).toBe(true);
     expect(second.ref).not.toBe(first.ref);
-    expect(alive(pidOf(first.ref))).toBe(false);
-    await expect.poll(() => status(second.upstream), { timeout: 15_000 }).toBe(200);
+    expect(second.upstream).not.toBe(first.upstream);
+    expect(await status(second.upstream)).toBe(200);
+    expect(alive(pidOf(first.ref))).toBe(true);
+    expect(await status(first.upstream)).toBe(200);
+    // list() and the pid file name the current instance only; the old one is recorded as retiring.
     expect(await d.list()).toEqual([expect.objectContaining({ running: true, specHash: 'hash-2', commit: 'c0ffee2', ref: second.ref })]);
-    expect(exits).toEqual([]); // a replacement is not an exit for the reconciler
+    const pidFile = JSON.parse(readFileSync(join(stateDir, 'beta.json'), 'utf8'));
+    expect(pidFile).toMatchObject({ pid: pidOf(second.ref), specHash: 'hash-2', retiring: [expect.objectContaining({ pid: pidOf(first.ref) })] });
+
+    // Still routed to the old one (the gateway has not switched): it keeps serving.
+    await d.retire!(new Set([first.upstream]));
+    expect(alive(pidOf(first.ref))).toBe(true);
+    // Routed to the new one: the old one stops, and that stop is not an exit for the reconciler.
+    await d.retire!(new Set([second.upstream]));
+    expect(alive(pidOf(first.ref))).toBe(false);
+    expect(alive(pidOf(second.ref))).toBe(true);
+    expect(JSON.parse(readFileSync(join(stateDir, 'beta.json'), 'utf8')).retiring).toBeUndefined();
+    expect(exits).toEqual([]);
+  });
+
+  it('a restarted daemon (a new driver) finds a left-over retiring instance and stops it on retire', async () => {
+    const s = await spec('iota');
+    const first = await newDriver().start(s);
+    await expect.poll(() => status(first.upstream), { timeout: 15_000 }).toBe(200);
+    const second = await newDriver().start({ ...s, specHash: 'hash-2' }, { ready: async (u) => (await status(u)) === 200 });
+    expect(alive(pidOf(first.ref))).toBe(true);
+
+    const restarted = newDriver({ drainMs: 0 });
+    expect(await restarted.list()).toEqual([expect.objectContaining({ id: 'iota', ref: second.ref })]);
+    await restarted.retire!(new Set([second.upstream]));
+    expect(alive(pidOf(first.ref))).toBe(false);
+    // stop() takes the current one and anything still retiring.
+    const third = await restarted.start({ ...s, specHash: 'hash-3' }, { ready: async (u) => (await status(u)) === 200 });
+    await restarted.stop('iota');
+    expect(alive(pidOf(second.ref))).toBe(false);
+    expect(alive(pidOf(third.ref))).toBe(false);
+    expect(await restarted.list()).toEqual([]);
+  });
+
+  it('a replacement that exits or never answers /ready is stopped; the old one keeps serving as the current instance', async () => {
+    const d = newDriver({ readyTimeoutMs: 1500 });
+    const exits: Array<[string, number | null]> = [];
+    d.onExit!((id, code) => exits.push([id, code]));
+    const s = await spec('kappa');
+    const first = await d.start(s);
+    await expect.poll(() => status(first.upstream), { timeout: 15_000 }).toBe(200);
+    const ready = async (u: string) => (await status(u)) === 200;
+
+    // Exits at boot.
+    const exiting = await d.start({ ...s, specHash: 'hash-2', command: [process.execPath, '-e', 'console.error("bad flag"); process.exit(3)'] }, { ready }).catch((e) => e);
+    expect(isFleetError(exiting, 'DRIVER')).toBe(true);
+    expect(exiting.message).toMatch(/did not become ready: it exited with code 3/);
+    expect(exiting.message).toContain(join(s.logDir, 'instance.log'));
+    expect(exiting.message).toMatch(/keeps serving/);
+
+    // Never answers /ready within the wait: stopped.
+    let startingPid = 0;
+    const silent = await d.start({ ...s, specHash: 'hash-3', command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'] }, {
+      ready: async () => {
+        startingPid = JSON.parse(readFileSync(join(stateDir, 'kappa.json'), 'utf8')).starting?.pid ?? 0;
+        return false;
+      },
+    }).catch((e) => e);
+    expect(isFleetError(silent, 'DRIVER')).toBe(true);
+    expect(silent.message).toMatch(/did not answer \/ready within 1.5 s/);
+    expect(startingPid).toBeGreaterThan(0);
+    expect(alive(startingPid)).toBe(false);
+
+    // A command that cannot be started at all.
+    const missing = await d.start({ ...s, specHash: 'hash-4', command: ['/nonexistent/atomo-server'] }, { ready }).catch((e) => e);
+    expect(isFleetError(missing, 'DRIVER')).toBe(true);
+    expect(missing.message).toMatch(/nonexistent.*keeps serving/);
+
+    expect(alive(pidOf(first.ref))).toBe(true);
+    expect(await status(first.upstream)).toBe(200);
+    expect(await d.list()).toEqual([expect.objectContaining({ id: 'kappa', running: true, specHash: 'hash-1', ref: first.ref })]);
+    const pidFile = JSON.parse(readFileSync(join(stateDir, 'kappa.json'), 'utf8'));
+    expect(pidFile.starting).toBeUndefined();
+    expect(pidFile.retiring).toBeUndefined();
+    // Neither the failed replacements nor their stop are exits of the project's instance.
+    expect(exits).toEqual([]);
   });
 
   it('re-adopts instances after a daemon restart and stops them', async () => {

@@ -1,5 +1,7 @@
 // The Docker driver: one container per project, found by label on every call (level-based, no memory of
 // its own). Thin executor over the Docker Engine API; what a container looks like is container-spec.ts.
+// A changed spec starts a new container next to the old one; the old one serves on ("retiring") until `retire`
+// sees that nothing routes to it any more.
 import Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { DEFAULT_DOCKER_NETWORK } from '../config/defaults.ts';
@@ -21,6 +23,8 @@ export interface DockerDriverOptions {
   pullTimeoutMs?: number;
   /** Bound on the new container answering `ready` before the old one is kept instead. Default 60 s. */
   readyTimeoutMs?: number;
+  /** How long a replaced container serves on after the switch, for requests already on their way. Default 2 s. */
+  drainMs?: number;
   schemaMount?: string;
 }
 
@@ -51,6 +55,7 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
   const network = dockerNetwork(opts);
   const schemaMount = opts.schemaMount ?? DEFAULT_SCHEMA_MOUNT;
   const readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
+  const drainMs = opts.drainMs ?? 2_000;
   // Containers the driver stops on purpose: their `die` events are not crashes to report.
   const stopping = new Set<string>();
   const exits = createExitWatcher();
@@ -170,11 +175,8 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
     const existing = await seenContainers([MANAGED, `${LABEL_PROJECT}=${spec.id}`]);
     const same = existing.find((c) => c.labels[LABEL_SPEC_HASH] === spec.specHash);
     let others = existing.filter((c) => c !== same);
-    // 2. The same spec already runs: nothing to do but drop leftovers of an interrupted replacement.
-    if (same?.running) {
-      await removeContainers(others, spec.id);
-      return toInstance(same);
-    }
+    // 2. The same spec already runs: nothing to do (older containers are `retire`'s, once nothing routes to them).
+    if (same?.running) return toInstance(same);
     // 3. A stopped container with this spec holds the name: a fresh one replaces it.
     if (same) await removeContainers([same], spec.id);
     // 4. The image and the network must exist before create.
@@ -208,9 +210,32 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
         throw new FleetError('DRIVER', `new instance ${body.name} of project ${spec.id} did not become ready: ${failure}${kept}`, { project: spec.id });
       }
     }
-    // 7. Retire the old containers.
-    await removeContainers(others, spec.id);
+    // 7. The old containers serve on until the gateway routes away from them (`retire`); stopped ones go now.
+    await removeContainers(others.filter((c) => !c.running), spec.id);
     return instance;
+  }
+
+  /** One instance per project: a running one first, then the newest (a replacement may be in flight). */
+  function currentOf(seen: Seen[]): Map<string, Seen> {
+    const best = new Map<string, Seen>();
+    for (const c of [...seen].sort((a, b) => Number(a.running) - Number(b.running) || a.created - b.created)) {
+      best.set(c.labels[LABEL_PROJECT], c);
+    }
+    return best;
+  }
+
+  async function retire(routed: ReadonlySet<string>): Promise<void> {
+    const seen = await seenContainers([MANAGED]);
+    const current = currentOf(seen);
+    for (const c of seen) {
+      const project = c.labels[LABEL_PROJECT];
+      const cur = current.get(project)!;
+      if (c === cur) continue;
+      // Still routed (the gateway has not switched), or requests sent just before the switch may still arrive.
+      const draining = Date.now() - cur.created * 1000 < drainMs;
+      if (c.running && (routed.has(toInstance(c).upstream) || draining)) continue;
+      await removeContainers([c], project);
+    }
   }
 
   function createExitWatcher() {
@@ -289,15 +314,10 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
   return {
     name: 'docker',
     async list() {
-      const seen = await seenContainers([MANAGED]);
-      // One instance per project: a running one first, then the newest (a replacement may be in flight).
-      const best = new Map<string, Seen>();
-      for (const c of seen.sort((a, b) => Number(a.running) - Number(b.running) || a.created - b.created)) {
-        best.set(c.labels[LABEL_PROJECT], c);
-      }
-      return [...best.values()].map(toInstance);
+      return [...currentOf(await seenContainers([MANAGED])).values()].map(toInstance);
     },
     start,
+    retire,
     async stop(id) {
       await removeContainers(await seenContainers([MANAGED, `${LABEL_PROJECT}=${id}`]), id);
     },

@@ -1,15 +1,18 @@
-// The process driver: one detached OS process per project on a stable loopback port, found again through pid
-// files in stateDir. Instances outlive the daemon by design; a restarted daemon re-adopts them from the pid files.
-// Restarts and backoff belong to the daemon's reconciler: this driver only starts, stops, lists and reports exits.
+// The process driver: one detached OS process per project on a loopback port, found again through pid files in
+// stateDir. Instances outlive the daemon by design; a restarted daemon re-adopts them from the pid files.
+// A changed spec is replaced the Kamal way: the new process starts next to the old one on a fresh port, becomes the
+// current instance only once it answers `ready`, and the old one keeps serving ("retiring") until `retire` sees that
+// nothing routes to it any more. Restarts and backoff belong to the daemon's reconciler.
 import { spawn } from 'node:child_process';
 import { accessSync, constants, closeSync, existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { Driver, Instance, InstanceSpec } from '../types.ts';
 import { openPrivateAppend, privateDir } from '../files.ts';
-import { FleetError } from '../errors.ts';
+import { FleetError, describe } from '../errors.ts';
 
 export interface ProcessDriverOptions {
   /** Folder of `<id>.json` pid files. */
@@ -17,15 +20,27 @@ export interface ProcessDriverOptions {
   log: Logger;
   /** The stand-in script used when neither spec.command nor `atomo-server` on PATH exists. */
   standinPath?: string;
+  /** Bound on a replacement answering `ready` before it is stopped and the running instance kept. Default 60 s. */
+  readyTimeoutMs?: number;
+  /** How long a replaced instance serves on after the switch, for requests already on their way. Default 2 s. */
+  drainMs?: number;
 }
 
-/** What `${stateDir}/<id>.json` holds. */
-export interface PidFile {
+/** One instance process. */
+export interface PidEntry {
   pid: number;
   specHash: string;
   commit: string;
   port: number;
   startedAt: string;
+}
+
+/** What `${stateDir}/<id>.json` holds: the current instance (all `list()` reports), and those around a replacement. */
+export interface PidFile extends PidEntry {
+  /** Instances a replacement took over from: they serve on until nothing routes to them (`retire`). */
+  retiring?: (PidEntry & { since: string })[];
+  /** A replacement not ready yet. Found outside a start, it was left by a daemon that died meanwhile: stopped. */
+  starting?: PidEntry;
 }
 
 const STOP_TIMEOUT_MS = 10_000;
@@ -100,6 +115,37 @@ function signalGroup(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
+/** Whether nothing listens on `port` on loopback right now. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** A loopback port the system hands out as free. */
+function freshPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** The stable port when nothing of ours (or anyone's) holds it, else a fresh one the system hands out. */
+async function pickPort(stable: number, taken: number[]): Promise<number> {
+  return !taken.includes(stable) && (await portFree(stable)) ? stable : freshPort();
+}
+
+function withRetiring(file: PidFile, retiring: NonNullable<PidFile['retiring']>): PidFile {
+  const { retiring: _, ...rest } = file;
+  return retiring.length ? { ...rest, retiring } : rest;
+}
+
 async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -118,11 +164,15 @@ function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number 
 export function createProcessDriver(opts: ProcessDriverOptions): Driver {
   const { stateDir, log } = opts;
   const standinPath = opts.standinPath ?? DEFAULT_STANDIN;
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
+  const drainMs = opts.drainMs ?? 2_000;
   const exitCodes = new Map<string, number | null>();
   const listeners: Array<(id: string, code: number | null) => void> = [];
   /** Pids this driver is stopping on purpose: their exit is not news for the reconciler. */
   const stopping = new Set<number>();
-  /** One start/stop at a time per id, so two calls never spawn two processes on one port. */
+  /** Current instances being replaced: an exit meanwhile is held back, and reported only if the replacement fails. */
+  const replacing = new Map<string, { pid: number; exit?: number | null }>();
+  /** One start/stop/retire at a time per id, so two calls never spawn two processes on one port. */
   const locks = new Map<string, Promise<unknown>>();
   let warnedStandin = false;
   let closed = false;
@@ -135,6 +185,14 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
     const next = prev.catch(() => {}).then(fn);
     locks.set(id, next);
     return next;
+  }
+
+  function pidFileIds(): string[] {
+    try {
+      return readdirSync(stateDir).filter((n) => n.endsWith('.json')).sort().map((n) => n.slice(0, -'.json'.length));
+    } catch {
+      return [];
+    }
   }
 
   function readPidFile(id: string): PidFile | null {
@@ -152,7 +210,7 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
     renameSync(tmp, pidPath(id));
   }
 
-  function toInstance(id: string, file: PidFile): Instance {
+  function toInstance(id: string, file: PidEntry): Instance {
     const running = isInstanceProcess(file.pid, id);
     return {
       id,
@@ -176,7 +234,14 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
     return [process.execPath, standinPath];
   }
 
-  function spawnInstance(spec: InstanceSpec): Instance {
+  function reportExit(id: string, commit: string, pid: number, exitCode: number | null): void {
+    exitCodes.set(id, exitCode);
+    log.info({ project: id, commit, pid, exitCode }, 'instance exited');
+    for (const listener of listeners) listener(id, exitCode);
+  }
+
+  /** Spawn the process for `spec` on `spec.port`; `exited` settles with its exit code. */
+  function spawnChild(spec: InstanceSpec): { entry: PidEntry; exited: Promise<number | null> } {
     const [cmd, ...args] = commandFor(spec);
     privateDir(spec.logDir);
     // A file descriptor, not a pipe: the child keeps writing its log after the daemon dies.
@@ -187,42 +252,125 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
     } finally {
       closeSync(logFd);
     }
+    child.on('error', (err) => log.error({ project: spec.id, commit: spec.commit, err }, 'instance process error'));
     const pid = child.pid;
     if (pid === undefined) {
-      throw new FleetError('DRIVER', `cannot start ${cmd} for project ${spec.id}; check runtime.command in the manifest`, { project: spec.id });
+      throw new FleetError('DRIVER', `cannot start ${cmd} for project ${spec.id} (not found or not executable); check runtime.command in the manifest`, { project: spec.id });
     }
-    child.on('error', (err) => log.error({ project: spec.id, err }, 'instance process error'));
-    child.on('exit', (code, signal) => {
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => {
       const exitCode = exitCodeOf(code, signal);
+      resolve(exitCode);
       if (stopping.delete(pid) || closed) return;
-      exitCodes.set(spec.id, exitCode);
-      log.info({ project: spec.id, commit: spec.commit, pid, exitCode }, 'instance exited');
-      for (const listener of listeners) listener(spec.id, exitCode);
-    });
+      const held = replacing.get(spec.id);
+      if (held?.pid === pid) held.exit = exitCode;
+      // Only the current instance's exit is news: a retiring or never-ready one is the driver's own business.
+      else if (readPidFile(spec.id)?.pid === pid) reportExit(spec.id, spec.commit, pid, exitCode);
+    }));
     child.unref();
-    exitCodes.delete(spec.id);
-    const file: PidFile = { pid, specHash: spec.specHash, commit: spec.commit, port: spec.port, startedAt: new Date().toISOString() };
-    writePidFile(spec.id, file);
     log.info({ project: spec.id, pid, port: spec.port, commit: spec.commit }, 'instance started');
-    return toInstance(spec.id, file);
+    return { entry: { pid, specHash: spec.specHash, commit: spec.commit, port: spec.port, startedAt: new Date().toISOString() }, exited };
+  }
+
+  async function stopProcess(id: string, e: PidEntry): Promise<void> {
+    if (!isInstanceProcess(e.pid, id)) return;
+    stopping.add(e.pid);
+    try {
+      signalGroup(e.pid, 'SIGTERM');
+      if (!(await waitGone(e.pid, STOP_TIMEOUT_MS))) {
+        log.warn({ project: id, commit: e.commit, pid: e.pid }, 'instance ignored SIGTERM for 10 s: sending SIGKILL');
+        signalGroup(e.pid, 'SIGKILL');
+        await waitGone(e.pid, 2_000);
+      }
+    } finally {
+      // Our own child's exit event has fired by now (it is reaped before the group is gone).
+      stopping.delete(e.pid);
+    }
+    log.info({ project: id, commit: e.commit, pid: e.pid }, 'instance stopped');
+  }
+
+  /** The pid file without what no longer runs: an interrupted start is stopped, gone retiring entries dropped. */
+  async function settle(id: string): Promise<PidFile | null> {
+    const file = readPidFile(id);
+    if (!file) return null;
+    const { starting, ...rest } = file;
+    // Under the lock no start of ours is in flight: a `starting` entry was left by a daemon that died meanwhile.
+    if (starting) {
+      log.warn({ project: id, commit: starting.commit, pid: starting.pid }, 'stopping a replacement whose start was interrupted');
+      await stopProcess(id, starting);
+    }
+    const retiring = file.retiring ?? [];
+    const live = retiring.filter((r) => isInstanceProcess(r.pid, id));
+    const next = withRetiring(rest, live);
+    if (starting || live.length !== retiring.length) writePidFile(id, next);
+    return next;
+  }
+
+  /** Wait for `ready`; the reason it never came, or null. */
+  async function waitReady(upstream: string, exited: Promise<number | null>, ready: (u: string) => Promise<boolean>): Promise<string | null> {
+    const exit: { done: boolean; code?: number | null } = { done: false };
+    void exited.then((code) => Object.assign(exit, { done: true, code }));
+    const deadline = Date.now() + readyTimeoutMs;
+    while (Date.now() < deadline) {
+      if (exit.done) return `it exited with code ${exit.code}`;
+      if (await ready(upstream).catch(() => false)) return null;
+      await sleep(100);
+    }
+    return exit.done ? `it exited with code ${exit.code}` : `it did not answer /ready within ${readyTimeoutMs / 1000} s`;
+  }
+
+  /** Start `spec` next to the running `current`; it becomes current only once ready, and `current` retires. */
+  async function replace(spec: InstanceSpec, current: PidFile, ready?: (u: string) => Promise<boolean>): Promise<Instance> {
+    const { id } = spec;
+    const port = await pickPort(spec.port, [current.port, ...(current.retiring ?? []).map((r) => r.port)]);
+    const kept = `the running instance (commit ${current.commit.slice(0, 7)}, 127.0.0.1:${current.port}) keeps serving`;
+    log.info({ project: id, commit: spec.commit, from: current.specHash, to: spec.specHash, port }, 'spec changed: starting the replacement next to the running instance');
+    const held: { pid: number; exit?: number | null } = { pid: current.pid };
+    replacing.set(id, held);
+    try {
+      let child;
+      try {
+        child = spawnChild({ ...spec, port });
+      } catch (err) {
+        throw new FleetError('DRIVER', `${describe(err)}; ${kept}`, { project: id, cause: err });
+      }
+      writePidFile(id, { ...current, starting: child.entry });
+      const failure = ready ? await waitReady(`127.0.0.1:${port}`, child.exited, ready) : null;
+      if (failure) {
+        await stopProcess(id, child.entry);
+        writePidFile(id, current);
+        throw new FleetError('DRIVER', `the replacement for project ${id} (commit ${spec.commit.slice(0, 7)}) did not become ready: ${failure}; ${kept}; see ${join(spec.logDir, 'instance.log')}`, { project: id });
+      }
+      const { retiring = [], starting: _, ...old } = current;
+      const next: PidFile = { ...child.entry, retiring: [...retiring, { ...old, since: new Date().toISOString() }] };
+      writePidFile(id, next);
+      exitCodes.delete(id);
+      log.info({ project: id, commit: spec.commit, pid: child.entry.pid, retiring: current.pid }, 'replacement ready: the previous instance retires once nothing routes to it');
+      return toInstance(id, next);
+    } catch (err) {
+      // The old one stays the current instance: an exit it had meanwhile is news after all.
+      if (held.exit !== undefined) reportExit(id, current.commit, current.pid, held.exit);
+      throw err;
+    } finally {
+      replacing.delete(id);
+    }
+  }
+
+  async function retireLocked(id: string, routed: ReadonlySet<string>): Promise<void> {
+    const file = await settle(id);
+    if (!file?.retiring) return;
+    const keep: NonNullable<PidFile['retiring']> = [];
+    for (const r of file.retiring) {
+      // Still routed (the gateway has not switched), or requests sent just before the switch may still arrive.
+      if (routed.has(`127.0.0.1:${r.port}`) || Date.now() - Date.parse(r.since) < drainMs) keep.push(r);
+      else await stopProcess(id, r);
+    }
+    if (keep.length !== file.retiring.length) writePidFile(id, withRetiring(file, keep));
   }
 
   async function stopLocked(id: string): Promise<void> {
     const file = readPidFile(id);
-    if (file && isInstanceProcess(file.pid, id)) {
-      stopping.add(file.pid);
-      try {
-        signalGroup(file.pid, 'SIGTERM');
-        if (!(await waitGone(file.pid, STOP_TIMEOUT_MS))) {
-          log.warn({ project: id, commit: file.commit, pid: file.pid }, 'instance ignored SIGTERM for 10 s: sending SIGKILL');
-          signalGroup(file.pid, 'SIGKILL');
-          await waitGone(file.pid, 2_000);
-        }
-      } finally {
-        // Our own child's exit event has fired by now (it is reaped before the group is gone).
-        stopping.delete(file.pid);
-      }
-      log.info({ project: id, commit: file.commit, pid: file.pid }, 'instance stopped');
+    if (file) {
+      for (const e of [file.starting, ...(file.retiring ?? []), file]) if (e) await stopProcess(id, e);
     }
     rmSync(pidPath(id), { force: true });
   }
@@ -231,33 +379,34 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
     name: 'process',
 
     async list() {
-      let names: string[];
-      try {
-        names = readdirSync(stateDir);
-      } catch {
-        return [];
-      }
       const out: Instance[] = [];
-      for (const name of names.filter((n) => n.endsWith('.json')).sort()) {
-        const id = name.slice(0, -'.json'.length);
+      for (const id of pidFileIds()) {
         const file = readPidFile(id);
         if (file) out.push(toInstance(id, file));
       }
       return out;
     },
 
-    // `opts.ready` is not used: two instances cannot share the project's stable port, so a replacement is
-    // stop-then-start (a short gap), unlike the docker driver.
-    start(spec) {
+    start(spec, startOpts = {}) {
       return serial(spec.id, async () => {
-        const file = readPidFile(spec.id);
+        const file = await settle(spec.id);
         if (file && isInstanceProcess(file.pid, spec.id)) {
           if (file.specHash === spec.specHash) return toInstance(spec.id, file);
-          log.info({ project: spec.id, commit: spec.commit, from: file.specHash, to: spec.specHash }, 'spec changed: replacing instance');
-          await stopLocked(spec.id);
+          return replace(spec, file, startOpts.ready);
         }
-        return spawnInstance(spec);
+        // Nothing serves: start on the stable port, unless something (a retiring instance, say) holds it.
+        const retiring = file?.retiring ?? [];
+        const port = await pickPort(spec.port, retiring.map((r) => r.port));
+        const { entry } = spawnChild({ ...spec, port });
+        exitCodes.delete(spec.id);
+        const next = withRetiring(entry, retiring);
+        writePidFile(spec.id, next);
+        return toInstance(spec.id, next);
       });
+    },
+
+    async retire(routed) {
+      for (const id of pidFileIds()) await serial(id, () => retireLocked(id, routed));
     },
 
     stop(id) {

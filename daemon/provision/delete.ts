@@ -4,7 +4,7 @@
 import type { DesiredProject } from '../types.ts';
 import type { ProjectRecord } from '../registry/registry.ts';
 import { backupDatabase, databaseNames, dropDatabase } from './database.ts';
-import { stopInstance } from '../instance.ts';
+import { downConditions, stopInstance } from '../instance.ts';
 import type { ReconcileContext } from '../reconcile.ts';
 
 export async function deleteProject(ctx: ReconcileContext, rec: ProjectRecord, d: DesiredProject): Promise<void> {
@@ -42,7 +42,12 @@ async function attemptDelete(ctx: ReconcileContext, rec: ProjectRecord, d: Desir
   } else {
     detail.databaseKept = rec.databaseName;
   }
-  // 3. The row stays (events reference it) with status deleted; the gateway no longer routes it.
-  await deps.registry.updateWithEvents(rec.id, { status: 'deleted', desiredState: 'stopped', upstream: null, manifest: d.manifest, observedCommit: ctx.commit, appliedCommit: ctx.commit },
+  // 3. The row stays (events reference it) with status deleted; the gateway no longer routes it. Its conditions
+  //    say what happened to the database (read afresh: the stop above wrote them).
+  const message = detail.dropped
+    ? `state: deleted; instance stopped, database ${rec.databaseName} dropped after a backup (${String(detail.backup)})`
+    : `state: deleted; instance stopped, database ${rec.databaseName} kept (dropDatabase is not set)`;
+  const conditions = downConditions((await deps.registry.get(rec.id))?.conditions ?? rec.conditions, 'deleted', message);
+  await deps.registry.updateWithEvents(rec.id, { status: 'deleted', desiredState: 'stopped', upstream: null, lastHealth: null, conditions, manifest: d.manifest, observedCommit: ctx.commit, appliedCommit: ctx.commit },
     [{ action: 'delete', actor: ctx.actor, commit: ctx.commit, detail }]);
 }
