@@ -50,11 +50,14 @@ export function renderGateway(
   opts: RenderOptions = {},
 ): { config: CaddyConfig; dropped: DroppedProject[] } {
   const fleetProblem = policyProblem(effectivePolicy(gw.policies ?? {}, undefined));
+  // Stryker disable next-line Regex: equivalent, policyProblem's only message starts with the one "edge." it holds.
   if (fleetProblem) throw new FleetError('INVALID_CONFIG', `fleet.yaml gateway.${fleetProblem.replace(/^edge\./, 'policies.')}`);
   const dropped: DroppedProject[] = [];
   // Projects sharing a policy share its verdict: a fleet of 1,000 has a handful of distinct policies.
   const verdicts = new Map<string, string | null>();
   for (const row of knownRows(rows)) {
+    // The fleet policy passed the check above, so only the project's own maxBodyBytes can fail here.
+    // Stryker disable next-line LogicalOperator,OptionalChaining: equivalent, see above; knownRows never holds a row without a manifest.
     const policy = effectivePolicy(gw.policies ?? {}, row.manifest?.edge);
     const key = JSON.stringify(policy);
     if (!verdicts.has(key)) verdicts.set(key, policyProblem(policy));
@@ -71,6 +74,7 @@ export function renderCaddyConfig(
   opts: RenderOptions = {},
 ): CaddyConfig {
   for (const row of knownRows(rows)) {
+    // Stryker disable next-line OptionalChaining: equivalent, knownRows never holds a row without a manifest.
     const problem = policyProblem(effectivePolicy(gw.policies ?? {}, row.manifest?.edge));
     if (problem) throw new FleetError('INVALID_CONFIG', `project ${row.id}: ${problem}`, { project: row.id });
   }
