@@ -10,6 +10,7 @@ import { embeddedRegistryUrl, resolveDatabases } from '../daemon/postgres/resolv
 import { createLogger } from '../daemon/log.ts';
 import type { FleetConfig, SecretStore } from '../daemon/types.ts';
 import { freePort } from './harness/ports.ts';
+import { connectError } from './harness/postgres.ts';
 
 const log = createLogger({ level: 'silent' });
 const fleet = { postgres: { admin: 'embedded' } } as FleetConfig;
@@ -21,18 +22,8 @@ function urlWith(password: string, database = 'postgres'): string {
   return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${process.env.FLEET_PG_PORT}/${database}`;
 }
 
-async function loginError(url: string): Promise<string | null> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    return null;
-  } catch (err: any) {
-    return err.code ?? err.message;
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
+/** SQLSTATE of a failed login (28P01: wrong password), or null when it connects. */
+const loginError = async (url: string) => { const e = await connectError(url); return e && (e.code ?? e.message); };
 
 function stopCluster(dataDir: string): Promise<void> {
   const pidFile = join(dataDir, 'postmaster.pid');

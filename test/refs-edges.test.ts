@@ -1,9 +1,9 @@
 // Secret references at their edges: what a reference may look like (SSM's rules), whose it is, who may read it.
 import { describe, expect, it } from 'vitest';
-import { FleetError } from '../daemon/errors.ts';
 import {
   checkRef, cleanPrefix, projectOf, projectPath, refProblem, resolveRef, secretRef, secretRefAllowed,
 } from '../daemon/secrets/refs.ts';
+import { thrown } from './harness/errors.ts';
 
 const ABSOLUTE = 'must be an absolute path such as /atomo/<project>/NAME';
 const EMPTY = 'has an empty path segment (// or a trailing /)';
@@ -14,16 +14,6 @@ const DEEP = 'is nested deeper than the 15 levels SSM allows';
 
 const nested = (levels: number) => '/' + Array.from({ length: levels }, (_, i) => `l${i}`).join('/');
 
-/** The FleetError a call throws, or a failure when it does not throw one. */
-function thrown(fn: () => unknown): FleetError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof FleetError) return err;
-    throw err;
-  }
-  throw new Error('expected a FleetError');
-}
 
 describe('refProblem', () => {
   it.each<[string, unknown, string | null]>([

@@ -1,8 +1,8 @@
 // The Caddy renderer at its edges: TLS choices, the safe-integer backstop, error messages, address spellings.
 import { describe, expect, it } from 'vitest';
-import { FleetError } from '../daemon/errors.ts';
 import { adminListen, isLocalName, renderCaddyConfig, renderGateway } from '../daemon/gateway/render.ts';
 import type { FleetConfig, Manifest, RegistryRow } from '../daemon/types.ts';
+import { thrown } from './harness/errors.ts';
 
 function manifest(id: string, over: Partial<Manifest> = {}): Manifest {
   return {
@@ -22,16 +22,6 @@ function row(id: string, over: Partial<RegistryRow> = {}): RegistryRow {
 
 const gw: FleetConfig['gateway'] = { admin: '127.0.0.1:2019', listen: ':8080', tls: 'off', policies: {} };
 
-/** The FleetError a call throws, or a failure when it does not throw one. */
-function thrown(fn: () => unknown): FleetError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof FleetError) return err;
-    throw err;
-  }
-  throw new Error('expected a FleetError');
-}
 
 const tlsOf = (rows: RegistryRow[], over: Partial<FleetConfig['gateway']>) => (renderCaddyConfig(rows, { ...gw, ...over }) as any).apps.tls;
 

@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { startPostgres, type TestPostgres } from '../harness/postgres.ts';
+import { connectError, startPostgres, type TestPostgres } from '../harness/postgres.ts';
 import { backupDatabase, databaseNames, dropDatabase, ensureDatabase, instanceDatabaseUrl } from '../../daemon/provision/database.ts';
 import { provisionProject } from '../../daemon/provision/project.ts';
 import { resolveDatabases } from '../../daemon/postgres/resolve.ts';
@@ -51,19 +51,6 @@ async function sql(text: string, params: unknown[] = [], database = 'postgres'):
   }
 }
 
-/** The error a connection attempt ends with, or null when it connects. */
-async function connectError(url: string): Promise<{ code?: string; message: string } | null> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    return null;
-  } catch (err: any) {
-    return { code: err.code, message: err.message };
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
 
 const exists = async (kind: 'database' | 'role', name: string) => (kind === 'database'
   ? await sql('SELECT 1 FROM pg_database WHERE datname = $1', [name])

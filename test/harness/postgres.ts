@@ -39,3 +39,17 @@ export async function startPostgres(): Promise<TestPostgres> {
     },
   };
 }
+
+/** The error a connection attempt ends with (its SQLSTATE code and message), or null when it connects. */
+export async function connectError(url: string): Promise<{ code?: string; message: string } | null> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    return null;
+  } catch (err: any) {
+    return { code: err.code, message: err.message };
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
