@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { join, resolve } from 'node:path';
 import { Daemon } from './daemon.ts';
 import { createDriver } from './drivers/index.ts';
+import type { Health } from './health.ts';
 import { createGitSource, type GitSource } from './git/source.ts';
 import { createCaddyGateway } from './gateway/caddy.ts';
 import { startHttp, type HttpDeps } from './http.ts';
@@ -37,6 +38,8 @@ export interface BootOptions {
   backoff?: BackoffOptions;
   /** Tests wrap the real driver or store to inject one fault. */
   driver?: Driver;
+  /** The /ready probe (default: HTTP GET); tests with an in-memory driver answer it themselves. */
+  probe?: (upstream: string) => Promise<Health>;
   secrets?: FleetSecretStore;
   webhookSecret?: string;
   backupDir?: string;
@@ -79,7 +82,7 @@ export async function bootDaemon(o: BootOptions): Promise<RunningDaemon> {
     log, stateDir, registryUrl: o.registryUrl, adminUrl: o.adminUrl, instanceDbHost: fleet.postgres.instanceHost,
     source, worktree: o.watchWorktree, driver, driverName: fleet.driver, secrets, secretPrefix: fleet.secretStore.prefix, sharedSecrets: fleet.sharedSecrets,
     repoUrl: o.remoteUrl ?? resolve(o.repoDir), intervalMs: o.intervalMs, fetchIntervalMs: o.remoteUrl ? fleet.pollInterval * 1000 : 0,
-    backoff: o.backoff, backupDir: o.backupDir, portBase: o.portBase,
+    backoff: o.backoff, backupDir: o.backupDir, portBase: o.portBase, probe: o.probe,
     gateway: caddyAdmin ? {
       caddy: createCaddyGateway({ adminUrl: caddyAdmin, log }), override: o.gatewayOverride,
       permissionUrl: fleet.gateway.onDemandTls ? `${http.url}/gateway/allow` : undefined,

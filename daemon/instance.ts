@@ -65,41 +65,30 @@ async function buildSpec(ctx: Ctx, rec: ProjectRecord, m: Manifest, specHash: st
   };
 }
 
-export async function ensureInstance(ctx: Ctx, rec: ProjectRecord, m: Manifest, schemaDigest: string): Promise<void> {
+/** What a step changed: the row patch and the events, committed by the reconciler once per project per pass. */
+export interface Step {
+  patch: Partial<ProjectRecord>;
+  events: NewEvent[];
+}
+
+/** The spec hash an instance of `rec` running `m` with `schemaDigest` has. */
+export function specHashOf(deps: InstanceDeps, rec: ProjectRecord, m: Manifest, schemaDigest: string): string {
+  return instanceSpecHash({ manifest: m, schemaDigest, port: portOf(deps, rec, m), secretsVersion: rec.secretsVersion, driver: deps.driverName });
+}
+
+/** Start the instance that does not run (new, back from stopped, exited, crashed): the driver call only. */
+export async function startInstance(ctx: Ctx, rec: ProjectRecord, m: Manifest, specHash: string): Promise<Instance> {
+  ctx.deps.lastExit.delete(rec.id);
+  const inst = await startWithBackoff(ctx, rec, m, specHash);
+  ctx.log.info({ upstream: inst.upstream, specHash }, 'instance started');
+  return inst;
+}
+
+/** Status of an instance that should run and runs: its /ready probe, as conditions. */
+export async function instanceStatus(ctx: Ctx, rec: ProjectRecord, inst: Instance, specHash: string, justStarted: boolean): Promise<Step> {
   const { deps } = ctx;
-  if (!ctx.instances) {
-    await setConditions(deps.registry, rec, [{ type: 'Reconciling', status: false, reason: 'DriverUnreachable', message: `the ${deps.driverName} driver is unreachable; instances are left as they are` }]);
-    return;
-  }
-  const specHash = instanceSpecHash({ manifest: m, schemaDigest, port: portOf(deps, rec, m), secretsVersion: rec.secretsVersion, driver: deps.driverName });
-  let inst = ctx.instances.get(rec.id);
-  const events: NewEvent[] = [];
-  // A spec other than the last one tried starts afresh: a fix committed during a crash loop does not wait it out.
-  deps.backoff.forSpec(rec.id, specHash);
-  deps.backoff.forSpec(replaceKey(rec.id), specHash);
-  if (inst?.running && inst.specHash !== specHash) {
-    // The new instance starts next to the running one; the driver retires the old one after the gateway switched.
-    const replaced = await replace(ctx, rec, m, inst, specHash);
-    if (!replaced) return;
-    inst = replaced;
-    events.push({ action: 'restart', actor: ctx.actor, commit: ctx.commit, detail: { specHash, upstream: inst.upstream, reason: 'spec changed' } });
-    ctx.log.info({ upstream: inst.upstream, specHash }, 'instance replaced');
-  } else if (!inst?.running) {
-    // Not running but should: an exit with code 0 is the schema watcher's restart signal, anything else a crash.
-    const exitCode = inst?.exitCode ?? deps.lastExit.get(rec.id);
-    const decision = deps.backoff.decide(rec.id, exitCode, deps.now());
-    if (!decision.start) return stalled(ctx, rec, decision.waitMs);
-    // A backoff restart after a crash is one `restart` event (by the daemon), not also a `start`.
-    const failures = deps.backoff.failures(rec.id);
-    deps.lastExit.delete(rec.id);
-    inst = await startWithBackoff(ctx, rec, m, specHash);
-    events.push(failures > 0
-      ? { action: 'restart', actor: 'fleet-daemon', commit: ctx.commit, detail: { reason: 'instance exited', exitCode: exitCode ?? null, failures, specHash, upstream: inst.upstream } }
-      : { action: 'start', actor: ctx.actor, commit: ctx.commit, detail: { specHash, upstream: inst.upstream, reason: 'instance not running' } });
-    ctx.log.info({ upstream: inst.upstream, specHash }, 'instance started');
-  }
   // Probe /ready; a just-started instance gets a short grace period within this pass.
-  const health = await probeWithGrace(deps, rec.id, inst.upstream, events.length > 0 ? deps.readyWaitMs : 0);
+  const health = await probeWithGrace(deps, rec.id, inst.upstream, justStarted ? deps.readyWaitMs : 0);
   if (health.ok) deps.backoff.healthy(rec.id, deps.now());
   const converged = health.ok && inst.specHash === specHash;
   // A crash loop stays reported as stalled between attempts, until an attempt answers /ready.
@@ -113,18 +102,47 @@ export async function ensureInstance(ctx: Ctx, rec: ProjectRecord, m: Manifest, 
       : { type: 'Stalled' as const, status: false, reason: 'Running', message: '' },
     { type: 'Reconciling' as const, status: true, reason: 'Ok', message: '' },
     // The desired spec runs: a replacement that failed before is no longer the story.
-    ...(rec.conditions.some((c) => c.type === 'Degraded' && c.status) ? [{ type: 'Degraded' as const, status: false, reason: 'Replaced', message: '' }] : []),
+    ...(rec.conditions.some((c) => c.type === 'Degraded' && c.status) && inst.specHash === specHash ? [{ type: 'Degraded' as const, status: false, reason: 'Replaced', message: '' }] : []),
   ];
-  await deps.registry.updateWithEvents(rec.id, {
-    upstream: inst.upstream, specHash, status, lastHealth: health,
-    conditions: conditions.reduce((cs, c) => withCondition(cs, c), rec.conditions),
-    ...(converged ? { appliedCommit: ctx.commit, schemaVersion: rec.schemaRef.ref, lastError: null } : {}),
-    ...(events.some((e) => e.action === 'restart' && e.actor === 'fleet-daemon') ? { restarts: rec.restarts + 1 } : {}),
-  }, events);
+  return {
+    patch: {
+      upstream: inst.upstream, specHash: inst.specHash, status, lastHealth: health,
+      conditions: conditions.reduce((cs, c) => withCondition(cs, c), rec.conditions),
+      ...(converged ? { appliedCommit: ctx.commit, schemaVersion: rec.schemaRef.ref, lastError: null } : {}),
+    },
+    events: [],
+  };
+}
+
+/** The instance is paced by the backoff: nothing starts; the status says when it will. */
+export function waitStatus(ctx: Ctx, rec: ProjectRecord, waitMs: number): Step {
+  const { deps } = ctx;
+  const failures = deps.backoff.failures(rec.id);
+  const isStalled = deps.backoff.stalled(rec.id);
+  // A start that threw (missing image, unreadable secret) left its error on Reconciling: that is the cause to show.
+  const startError = rec.conditions.find((c) => c.type === 'Reconciling' && !c.status && c.reason !== 'DriverUnreachable');
+  const next = `next start in ${Math.ceil(waitMs / 1000)} s`;
+  const message = startError
+    ? `${startError.message} (${failures} failed start(s) in a row; ${next})`
+    : `instance exited ${failures} time(s) in a row; ${next}; see ${logDirOf(deps.stateDir, rec.id)}/instance.log`;
+  return {
+    patch: {
+      // A crash loop is failed whether or not the project ran before; the gateway then shows the maintenance page.
+      status: isStalled ? 'failed' : rec.status,
+      lastHealth: { ok: false, error: 'not running', at: new Date(deps.now()).toISOString() },
+      lastError: message,
+      conditions: [
+        { type: 'Stalled' as const, status: isStalled, reason: isStalled ? 'CrashLoopBackOff' : 'BackOff', message },
+        { type: 'Healthy' as const, status: false, reason: 'NotRunning', message },
+        { type: 'Ready' as const, status: false, reason: 'BackOff', message },
+      ].reduce((cs, c) => withCondition(cs, c), rec.conditions),
+    },
+    events: [],
+  };
 }
 
 /** The backoff key of a project's replacements: their pacing is not the crash pacing of the running instance. */
-const replaceKey = (id: string) => `replace:${id}`;
+export const replaceKey = (id: string) => `replace:${id}`;
 
 async function startWithBackoff(ctx: Ctx, rec: ProjectRecord, m: Manifest, specHash: string): Promise<Instance> {
   const { deps } = ctx;
@@ -139,22 +157,19 @@ async function startWithBackoff(ctx: Ctx, rec: ProjectRecord, m: Manifest, specH
 }
 
 /**
- * Replace the running `old` instance with one for `specHash`. Null when the old one keeps serving instead: the
+ * Replace the running `old` instance with one for `specHash`. A Step instead when the old one keeps serving: the
  * replacement did not get ready (Degraded recorded; the same spec is tried again with backoff, a new one at once).
  */
-async function replace(ctx: Ctx, rec: ProjectRecord, m: Manifest, old: Instance, specHash: string): Promise<Instance | null> {
+export async function replaceInstance(ctx: Ctx, rec: ProjectRecord, m: Manifest, old: Instance, specHash: string): Promise<Instance | Step> {
   const { deps } = ctx;
   const key = replaceKey(rec.id);
-  if (!deps.backoff.decide(key, undefined, deps.now()).start) {
-    await keepServing(ctx, rec, old, null, []);
-    return null;
-  }
   const spec = await buildSpec(ctx, rec, m, specHash);
   deps.lastExit.delete(rec.id);
   try {
     const inst = await deps.driver.start(spec, { ready: async (up) => (await deps.probe(up)).ok });
     deps.backoff.forget(key);
     deps.backoff.started(rec.id, deps.now(), specHash);
+    ctx.log.info({ upstream: inst.upstream, specHash }, 'instance replaced');
     return inst;
   } catch (err) {
     deps.backoff.failedStart(key, deps.now(), specHash);
@@ -163,15 +178,14 @@ async function replace(ctx: Ctx, rec: ProjectRecord, m: Manifest, old: Instance,
     if (!now?.running || now.ref !== old.ref) throw err;
     const message = describe(err);
     ctx.log.warn({ err: { message } }, 'replacement not ready: the running instance keeps serving');
-    await keepServing(ctx, rec, old, message, [
+    return keepServing(ctx, rec, old, message, [
       { action: 'error', actor: 'fleet-daemon', commit: ctx.commit, detail: { code: 'REPLACEMENT_NOT_READY', specHash, message } },
     ]);
-    return null;
   }
 }
 
 /** The old instance serves on: its health, with Degraded saying why the commit is not applied. */
-async function keepServing(ctx: Ctx, rec: ProjectRecord, old: Instance, failure: string | null, events: NewEvent[]): Promise<void> {
+export async function keepServing(ctx: Ctx, rec: ProjectRecord, old: Instance, failure: string | null, events: NewEvent[]): Promise<Step> {
   const { deps } = ctx;
   const health = await deps.probe(old.upstream);
   const message = failure ?? rec.conditions.find((c) => c.type === 'Degraded' && c.status)?.message ?? 'the replacement did not become ready';
@@ -181,11 +195,14 @@ async function keepServing(ctx: Ctx, rec: ProjectRecord, old: Instance, failure:
     { type: 'Ready', status: false, reason: 'ReplacementNotReady', message: `running ${old.commit.slice(0, 7)}: the replacement for ${ctx.commit.slice(0, 7)} did not become ready; it is retried with backoff, a new commit tries at once` },
     { type: 'Reconciling', status: true, reason: 'Ok', message: '' },
   ];
-  await deps.registry.updateWithEvents(rec.id, {
-    upstream: old.upstream, lastHealth: health, lastError: message,
-    ...(health.ok ? { status: 'running' as const } : {}),
-    conditions: conditions.reduce((cs, c) => withCondition(cs, c), rec.conditions),
-  }, events);
+  return {
+    patch: {
+      upstream: old.upstream, lastHealth: health, lastError: message,
+      ...(health.ok ? { status: 'running' as const } : {}),
+      conditions: conditions.reduce((cs, c) => withCondition(cs, c), rec.conditions),
+    },
+    events,
+  };
 }
 
 async function probeWithGrace(deps: InstanceDeps, id: string, upstream: string, graceMs: number): Promise<Health> {
@@ -196,29 +213,6 @@ async function probeWithGrace(deps: InstanceDeps, id: string, upstream: string, 
     if (h.ok || deps.now() >= until || deps.lastExit.has(id)) return h;
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-async function stalled(ctx: Ctx, rec: ProjectRecord, waitMs: number): Promise<void> {
-  const { deps } = ctx;
-  const failures = deps.backoff.failures(rec.id);
-  const isStalled = deps.backoff.stalled(rec.id);
-  // A start that threw (missing image, unreadable secret) left its error on Reconciling: that is the cause to show.
-  const startError = rec.conditions.find((c) => c.type === 'Reconciling' && !c.status && c.reason !== 'DriverUnreachable');
-  const next = `next start in ${Math.ceil(waitMs / 1000)} s`;
-  const message = startError
-    ? `${startError.message} (${failures} failed start(s) in a row; ${next})`
-    : `instance exited ${failures} time(s) in a row; ${next}; see ${logDirOf(deps.stateDir, rec.id)}/instance.log`;
-  await deps.registry.update(rec.id, {
-    // A crash loop is failed whether or not the project ran before; the gateway then shows the maintenance page.
-    status: isStalled ? 'failed' : rec.status,
-    lastHealth: { ok: false, error: 'not running', at: new Date(deps.now()).toISOString() },
-    lastError: message,
-    conditions: [
-      { type: 'Stalled' as const, status: isStalled, reason: isStalled ? 'CrashLoopBackOff' : 'BackOff', message },
-      { type: 'Healthy' as const, status: false, reason: 'NotRunning', message },
-      { type: 'Ready' as const, status: false, reason: 'BackOff', message },
-    ].reduce((cs, c) => withCondition(cs, c), rec.conditions),
-  });
 }
 
 /** Conditions of a project whose instance does not run on purpose: nothing healthy left over, Ready says why. */
@@ -232,30 +226,35 @@ export function downConditions(conds: Condition[], why: 'stopped' | 'removed' | 
   return next.reduce((cs, c) => withCondition(cs, c), conds);
 }
 
-/** Stop the instance if it runs; the database and secrets stay. */
-export async function stopInstance(ctx: Ctx, rec: ProjectRecord, why: 'stopped' | 'removed'): Promise<void> {
+/** Stop the instance (the driver call; stopping one that does not run is fine) and forget its pacing. */
+export async function stopInstance(ctx: Ctx, id: string, why: string): Promise<void> {
   const { deps } = ctx;
-  if (!ctx.instances) return;
-  const inst = ctx.instances.get(rec.id);
-  if (inst) {
-    await deps.driver.stop(rec.id);
-    ctx.log.info({ why }, 'instance stopped');
-  }
-  deps.backoff.forget(rec.id);
-  deps.backoff.forget(replaceKey(rec.id));
+  await deps.driver.stop(id);
+  ctx.log.info({ why }, 'instance stopped');
+  deps.backoff.forget(id);
+  deps.backoff.forget(replaceKey(id));
+}
+
+/** Status of a project whose instance does not run on purpose: stopped, nothing healthy left over. */
+export function downStatus(ctx: Ctx, rec: ProjectRecord, why: 'stopped' | 'removed', stopped: boolean): Step {
   const healthLeft = rec.conditions.some((c) => c.type === 'Healthy' && c.status);
-  if (rec.status !== 'stopped' || inst || rec.appliedCommit !== ctx.commit || healthLeft) {
-    const message = why === 'stopped'
-      ? `state: stopped; instance stopped, database ${rec.databaseName} kept`
-      : `project folder removed; instance stopped, database ${rec.databaseName} kept (a revert brings it back)`;
-    await deps.registry.update(rec.id, {
+  const applied = why !== 'removed' ? ctx.commit : rec.appliedCommit;
+  if (rec.status === 'stopped' && !stopped && rec.appliedCommit === applied && !healthLeft && rec.upstream === null) return { patch: {}, events: [] };
+  const message = why === 'stopped'
+    ? `state: stopped; instance stopped, database ${rec.databaseName} kept`
+    : `project folder removed; instance stopped, database ${rec.databaseName} kept (a revert brings it back)`;
+  return {
+    patch: {
       status: 'stopped', upstream: null, lastHealth: null,
       ...(why !== 'removed' ? { appliedCommit: ctx.commit } : {}),
       conditions: downConditions(rec.conditions, why, message),
-    });
-  }
+    },
+    events: [],
+  };
 }
 
-async function setConditions(registry: Registry, rec: ProjectRecord, conds: { type: 'Reconciling'; status: boolean; reason: string; message: string }[]): Promise<void> {
-  await registry.update(rec.id, { conditions: conds.reduce((cs, c) => withCondition(cs, c), rec.conditions) });
+/** The driver is out of reach: instances are left as they are, and the status says so. */
+export function driverUnreachable(ctx: Ctx, rec: ProjectRecord): Step {
+  const c = { type: 'Reconciling' as const, status: false, reason: 'DriverUnreachable', message: `the ${ctx.deps.driverName} driver is unreachable; instances are left as they are` };
+  return { patch: { conditions: withCondition(rec.conditions, c) }, events: [] };
 }

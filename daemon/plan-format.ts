@@ -3,13 +3,16 @@ import type { Action, InvalidProject } from './types.ts';
 import { formatIssue } from './manifest/parse.ts';
 
 /**
- * One symbol per project line: `+` create or start, `~` update or schema update, `-` stop, `!` delete.
+ * One symbol per project line: `+` create or start, `~` update or schema update, `∓` restart (the instance is
+ * replaced or started again after a crash), `-` stop, `!` delete, `…` wait (backoff: nothing changes this pass).
  * When a project has several actions the most consequential one picks the symbol.
  */
 const SYMBOL: Record<Exclude<Action['kind'], 'noop'>, string> = {
-  create: '+', start: '+', update: '~', schema_update: '~', stop: '-', delete: '!',
+  create: '+', start: '+', update: '~', schema_update: '~', restart: '∓', stop: '-', delete: '!', wait: '…',
 };
-const WEIGHT: Record<string, number> = { '!': 3, '-': 2, '+': 1, '~': 0 };
+// A restart next to an update keeps `~` (the update is its cause; its reason is on the line): `∓` marks a restart
+// alone (a crash, a secret rotation).
+const WEIGHT: Record<string, number> = { '!': 4, '-': 3, '+': 2, '~': 1, '∓': 0, '…': -1 };
 
 export interface ProjectLine {
   id: string;
@@ -39,7 +42,8 @@ export function projectLines(actions: Action[]): ProjectLine[] {
 export function summary(actions: Action[]): string {
   const count = (kinds: Action['kind'][]) => new Set(actions.filter((a) => kinds.includes(a.kind)).map((a) => a.id)).size;
   return `Plan: ${count(['create'])} to create, ${count(['start'])} to start, ` +
-    `${count(['update', 'schema_update'])} to update, ${count(['stop'])} to stop, ${count(['delete'])} to delete.`;
+    `${count(['update', 'schema_update'])} to update, ${count(['stop'])} to stop, ${count(['delete'])} to delete` +
+    (count(['restart']) ? `, ${count(['restart'])} to restart.` : '.');
 }
 
 /** `+ blog  new project at blog.localhost`, one line per changed project; "No changes." when none. */

@@ -1,6 +1,7 @@
 // The plan: desired projects (git) vs actual projects (registry) → actions. Pure and deterministic.
-import type { Action, ActualProject, DesiredProject, Manifest } from './types.ts';
+import type { Action, ActualProject, DesiredProject, Manifest, ObservedInstance, PlanInput } from './types.ts';
 import { canonicalJson } from './canonical.ts';
+import { instanceSpecHash } from './instance-spec.ts';
 
 /** Manifest fields whose change is an `update`, in the order they are listed. */
 export const UPDATE_FIELDS = [
@@ -8,10 +9,13 @@ export const UPDATE_FIELDS = [
 ] as const satisfies readonly (keyof Manifest)[];
 
 const KIND_ORDER: Record<Action['kind'], number> = {
-  create: 0, start: 1, update: 2, schema_update: 3, stop: 4, delete: 5, noop: 6,
+  create: 0, start: 1, update: 2, schema_update: 3, restart: 4, stop: 5, delete: 6, wait: 7, noop: 8,
 };
 
-/** Sort order of a plan: by project id, then create, start, update, schema_update, stop, delete, noop. */
+/**
+ * Sort order of a plan, which is also the order the daemon executes a project's actions in: by project id, then
+ * create, start, update, schema_update, restart, stop, delete, wait, noop.
+ */
 export function compareActions(a: Action, b: Action): number {
   if (a.id !== b.id) return a.id < b.id ? -1 : 1;
   return KIND_ORDER[a.kind] - KIND_ORDER[b.kind];
@@ -32,13 +36,70 @@ function describeChanges(before: Manifest, after: Manifest, changes: string[]): 
   return `changed: ${parts.join(', ')}`;
 }
 
+/** Manifest fields that are part of the instance spec: their change restarts the instance. */
+const SPEC_FIELDS = new Set(['runtime', 'env', 'secrets', 'resources', 'tenancy']);
+
+/** What an instance should run for a project: the manifest and schema, or null when nothing should run. */
+export interface Target { manifest: Manifest; schemaDigest: string }
+
+/** The spec hash the instance of `a` should have for `t` (null when unknown: no row, no driver). */
+export function targetSpecHash(a: ActualProject | undefined, t: Target, driver: string | undefined): string | null {
+  if (!a || !driver) return null;
+  const port = driver === 'process' ? a.port ?? 0 : t.manifest.runtime.port ?? 3000;
+  return instanceSpecHash({ manifest: t.manifest, schemaDigest: t.schemaDigest, port, secretsVersion: a.secretsVersion ?? 0, driver });
+}
+
+/** The instance the plan assumes: observed, or (CLI preview) what the registry says runs. */
+function instanceOf(a: ActualProject, input: PlanInput): ObservedInstance | undefined {
+  if (input.instances) return input.instances.get(a.id);
+  const up = a.status === 'running' || a.status === 'provisioning';
+  return up ? { running: true, specHash: a.specHash ?? '' } : undefined;
+}
+
+/**
+ * The level-based instance check, for a project whose instance should run `t`: start it when it does not run
+ * (a crash is a `restart`, paced by the backoff: `wait`), replace it when its spec changed.
+ * `starting`: a start is already planned (new, or back from stopped), which covers an instance that does not run.
+ */
+function planInstance(a: ActualProject, t: Target, input: PlanInput, starting: boolean, why: string): Action[] {
+  if (input.instances === null) return [];
+  const id = a.id;
+  const inst = instanceOf(a, input);
+  const pace = input.pacing?.get(id) ?? {};
+  if (!inst?.running) {
+    if (starting) return [];
+    if (pace.waitMs !== undefined) {
+      return [{ kind: 'wait', id, on: 'crash', waitMs: pace.waitMs, reason: `backoff: next start in ${Math.ceil(pace.waitMs / 1000)} s` }];
+    }
+    if ((pace.failures ?? 0) > 0) return [{ kind: 'restart', id, cause: 'crash', reason: `instance exited (${pace.failures} failure(s) in a row)` }];
+    const was = input.instances ? 'instance not running' : `state: running (was ${a.status})`;
+    return [{ kind: 'start', id, reason: inst?.exitCode === 0 ? 'instance exited with 0; started again' : was }];
+  }
+  const want = targetSpecHash(a, t, input.driver);
+  if (!want || !inst.specHash || inst.specHash === want) return [];
+  if (pace.replaceWaitMs !== undefined) {
+    return [{ kind: 'wait', id, on: 'replace', waitMs: pace.replaceWaitMs, reason: `replacement not ready; retried in ${Math.ceil(pace.replaceWaitMs / 1000)} s` }];
+  }
+  return [{ kind: 'restart', id, cause: 'spec', reason: `spec changed: ${why}` }];
+}
+
+function specChanges(a: ActualProject, t: Target): string {
+  const fields = changedFields(a.manifest, t.manifest).filter((f) => SPEC_FIELDS.has(f));
+  if (a.schemaDigest !== t.schemaDigest) fields.push('schema');
+  return fields.length ? fields.join(', ') : 'secrets or port';
+}
+
 /** Actions for a project that exists in git and (maybe) in the registry. */
-function planPresent(d: DesiredProject, a: ActualProject | undefined): Action[] {
+function planPresent(d: DesiredProject, a: ActualProject | undefined, input: PlanInput): Action[] {
   const id = d.id;
   const state = d.manifest.state;
   const gone = !a || a.status === 'deleted';
   if (state === 'deleted') {
     if (gone) return [{ kind: 'noop', id, reason: 'state: deleted; nothing runs' }];
+    const wait = input.pacing?.get(id)?.deleteWaitMs;
+    if (wait !== undefined) {
+      return [{ kind: 'wait', id, on: 'delete', waitMs: wait, reason: `delete failed; retried in ${Math.ceil(wait / 1000)} s` }];
+    }
     const drop = d.manifest.deletion?.dropDatabase === true;
     return [{
       kind: 'delete', id, dropDatabase: drop,
@@ -47,13 +108,14 @@ function planPresent(d: DesiredProject, a: ActualProject | undefined): Action[] 
   }
   if (gone) {
     const how = state === 'stopped' ? ' (state: stopped: database only, not started)' : '';
+    // A new project's first start is part of its create: one action, one event.
     return [{ kind: 'create', id, reason: `new project at ${d.manifest.hostname}${how}` }];
   }
   const actions: Action[] = [];
   const wantsRunning = state === 'running';
-  // A failed instance gets `start` again: the plan says what should run; the daemon paces retries (backoff).
-  const isUp = a.present && a.desiredState === 'running' && (a.status === 'running' || a.status === 'provisioning');
-  if (wantsRunning && !isUp) {
+  // Back from stopped or from a removed folder: a change of desired state, recorded once as `start`.
+  const wasDown = !a.present || a.desiredState === 'stopped';
+  if (wantsRunning && wasDown) {
     const why = !a.present ? 'folder is back in git' : `state: running (was ${a.status})`;
     actions.push({ kind: 'start', id, reason: why });
   }
@@ -69,43 +131,59 @@ function planPresent(d: DesiredProject, a: ActualProject | undefined): Action[] 
       : `${file} changed (${short(d.commit)})`;
     actions.push({ kind: 'schema_update', id, revert, reason });
   }
-  if (!wantsRunning && a.present && (a.desiredState === 'running' || a.status === 'running')) {
+  if (wantsRunning) {
+    const t = { manifest: d.manifest, schemaDigest: d.schema.digest };
+    actions.push(...planInstance(a, t, input, wasDown, specChanges(a, t)));
+  } else if (a.present && (a.desiredState === 'running' || a.status === 'running')) {
     actions.push({ kind: 'stop', id, removed: false, reason: 'state: stopped; database kept' });
+  } else if (input.instances?.get(id)?.running) {
+    actions.push({ kind: 'stop', id, removed: false, reason: 'state: stopped; an instance still runs' });
   }
   if (!actions.length) actions.push({ kind: 'noop', id, reason: 'up to date' });
   return actions;
 }
 
-function planAbsent(a: ActualProject): Action {
-  if (a.present && a.status !== 'deleted') {
+function planAbsent(a: ActualProject, input: PlanInput): Action {
+  if (a.status !== 'deleted' && (a.present || input.instances?.get(a.id)?.running)) {
     return { kind: 'stop', id: a.id, removed: true, reason: `folder projects/${a.id} removed from git; instance stopped, database kept` };
   }
   return { kind: 'noop', id: a.id, reason: a.status === 'deleted' ? 'deleted' : 'folder removed earlier; database kept' };
 }
 
+/** An invalid manifest: nothing changes, but the last applied instance is still kept running (level-based). */
+function planInvalid(id: string, a: ActualProject | undefined, input: PlanInput): Action[] {
+  const keep: Action = { kind: 'noop', id, reason: 'manifest invalid; keeping what was last applied' };
+  if (!a || a.status === 'deleted' || !a.present || a.desiredState !== 'running' || !a.schemaDigest) return [keep];
+  const more = planInstance(a, { manifest: a.manifest, schemaDigest: a.schemaDigest }, input, false, 'last applied');
+  // Never a spec restart for an invalid project: what runs is what was last applied.
+  return [...more.filter((x) => !(x.kind === 'restart' && x.cause === 'spec') && !(x.kind === 'wait' && x.on === 'replace')), keep];
+}
+
 /**
- * Desired vs actual → actions, sorted by id then kind. `invalid` lists project ids whose manifest is invalid at
- * the commit: they get a noop, so whatever was last applied keeps running.
+ * Git vs registry vs instances → actions, sorted by id then kind: every lifecycle step the daemon takes, and
+ * nothing it does not. `invalid` projects keep whatever was last applied.
  */
-export function plan(desired: DesiredProject[], actual: ActualProject[], invalid: string[] = []): Action[] {
-  const want = new Map(desired.map((d) => [d.id, d]));
-  const have = new Map(actual.map((a) => [a.id, a]));
-  const bad = new Set(invalid);
+export function planFleet(input: PlanInput): Action[] {
+  const want = new Map(input.desired.map((d) => [d.id, d]));
+  const have = new Map(input.actual.map((a) => [a.id, a]));
+  const bad = new Set(input.invalid ?? []);
   // Stryker disable next-line MethodExpression: equivalent, the actions are sorted by id again on return.
   const ids = [...new Set([...want.keys(), ...have.keys(), ...bad])].sort();
   const actions: Action[] = [];
   for (const id of ids) {
-    if (bad.has(id)) {
-      actions.push({ kind: 'noop', id, reason: 'manifest invalid; keeping what was last applied' });
-      continue;
-    }
     const d = want.get(id);
     const a = have.get(id);
-    if (d) actions.push(...planPresent(d, a));
-    else if (a) actions.push(planAbsent(a));
+    if (bad.has(id)) actions.push(...planInvalid(id, a, input));
+    else if (d) actions.push(...planPresent(d, a, input));
+    else if (a) actions.push(planAbsent(a, input));
   }
   // Stryker disable next-line MethodExpression: equivalent, ids are walked in order and planPresent emits kinds in KIND_ORDER.
   return actions.sort(compareActions);
+}
+
+/** `planFleet` for git vs registry alone, instances assumed to match the registry. */
+export function plan(desired: DesiredProject[], actual: ActualProject[], invalid: string[] = []): Action[] {
+  return planFleet({ desired, actual, invalid });
 }
 
 /**
@@ -146,8 +224,10 @@ export function inverse(action: Action): Action {
         ? { kind: 'create', id, reason: `inverse of: ${action.reason}` }
         : { kind: 'start', id, reason: `inverse of: ${action.reason}` };
     case 'update': return { ...action, changes: [...action.changes], reason: `inverse of: ${action.reason}` };
+    // A restart undoes itself: the spec goes back, or a crashed instance is started again.
+    case 'restart': return { ...action, reason: `inverse of: ${action.reason}` };
     case 'schema_update': return { ...action, revert: true, reason: `inverse of: ${action.reason}` };
     case 'delete': return { kind: 'create', id, reason: `inverse of: ${action.reason}` };
-    case 'noop': return { ...action };
+    case 'wait': case 'noop': return { ...action };
   }
 }

@@ -123,6 +123,47 @@ export interface ActualProject {
   schemaHistory: string[];
   /** False when the project folder is gone from git (stopped, database kept). */
   present: boolean;
+  /** Spec hash of the instance last started (unknown: no spec-based restart is planned). */
+  specHash?: string | null;
+  /** The project's stable host port (process driver). */
+  port?: number | null;
+  secretsVersion?: number;
+  upstream?: string | null;
+}
+
+/** What the driver reports for one project's instance, as far as the plan needs it. */
+export interface ObservedInstance {
+  running: boolean;
+  specHash: string;
+  exitCode?: number | null;
+}
+
+/** The backoff's answer for one project, taken just before planning: what must wait, and how long. */
+export interface Pacing {
+  /** The instance may not be started before this many ms (crash backoff). */
+  waitMs?: number;
+  /** Crashes (or failed starts) in a row: a start after one is a `restart` with cause `crash`. */
+  failures?: number;
+  /** A replacement for a changed spec failed recently and is retried after this many ms. */
+  replaceWaitMs?: number;
+  /** A guarded delete failed at this commit and is retried after this many ms. */
+  deleteWaitMs?: number;
+}
+
+/** Everything one plan decides from: git, the registry, the instances and the pacing. Pure data. */
+export interface PlanInput {
+  desired: DesiredProject[];
+  /** Ids whose manifest is invalid at the commit: they keep what was last applied. */
+  invalid?: string[];
+  actual: ActualProject[];
+  /**
+   * Instances by id. `undefined`: assume they match the registry (the CLI preview); `null`: the driver is
+   * unreachable, so no instance action is planned.
+   */
+  instances?: Map<string, ObservedInstance> | null;
+  pacing?: Map<string, Pacing>;
+  /** Driver name, part of the spec hash; without it no spec-based restart is planned. */
+  driver?: string;
 }
 
 export type Action =
@@ -130,8 +171,11 @@ export type Action =
   | { kind: 'start'; id: string; reason: string }
   | { kind: 'update'; id: string; reason: string; changes: string[] }
   | { kind: 'schema_update'; id: string; reason: string; revert: boolean }
+  | { kind: 'restart'; id: string; reason: string; cause: 'spec' | 'crash' }
   | { kind: 'stop'; id: string; reason: string; removed: boolean }
   | { kind: 'delete'; id: string; reason: string; dropDatabase: boolean }
+  /** Backoff: nothing is started (or deleted) this pass; not a state change. */
+  | { kind: 'wait'; id: string; reason: string; waitMs: number; on: 'crash' | 'replace' | 'delete' }
   | { kind: 'noop'; id: string; reason: string };
 
 /** `Degraded`: a replacement did not become ready and the previous instance keeps serving. */

@@ -1,8 +1,8 @@
 // The plan at its edges: each condition in plan.ts flipped one way or the other by one row of a table.
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '../daemon/manifest/project.ts';
-import { actualFromDesired, changedFields, compareActions, inverse, plan, UPDATE_FIELDS } from '../daemon/plan.ts';
-import type { Action, ActualProject, DesiredProject, Manifest, ProjectStatus } from '../daemon/types.ts';
+import { actualFromDesired, changedFields, compareActions, inverse, plan, planFleet, targetSpecHash, UPDATE_FIELDS } from '../daemon/plan.ts';
+import type { Action, ActualProject, DesiredProject, Manifest, ObservedInstance, Pacing, PlanInput, ProjectStatus } from '../daemon/types.ts';
 
 const COMMIT = '3f2c1a9b8e7d6c5b4a3928170615f4e3d2c1b0a9';
 const SCHEMA = 'export interface Widget { id: string; name: string; }\n';
@@ -205,6 +205,8 @@ describe('inverse keeps the reason it inverts', () => {
     [{ kind: 'schema_update', id: 'a', revert: false, reason: 'r' }, { kind: 'schema_update', id: 'a', revert: true, reason: 'inverse of: r' }],
     [{ kind: 'delete', id: 'a', dropDatabase: true, reason: 'r' }, { kind: 'create', id: 'a', reason: 'inverse of: r' }],
     [{ kind: 'noop', id: 'a', reason: 'r' }, { kind: 'noop', id: 'a', reason: 'r' }],
+    [{ kind: 'restart', id: 'a', cause: 'spec', reason: 'r' }, { kind: 'restart', id: 'a', cause: 'spec', reason: 'inverse of: r' }],
+    [{ kind: 'wait', id: 'a', on: 'crash', waitMs: 5, reason: 'r' }, { kind: 'wait', id: 'a', on: 'crash', waitMs: 5, reason: 'r' }],
   ])('%j', (action, want) => {
     expect(inverse(action)).toEqual(want);
   });
@@ -214,5 +216,88 @@ describe('inverse keeps the reason it inverts', () => {
     const inv = inverse(action) as Extract<Action, { kind: 'update' }>;
     inv.changes.push('hostname');
     expect(action.changes).toEqual(['env']);
+  });
+});
+
+describe('plan edges: the instance check (instances observed, backoff pacing)', () => {
+  const d = desired('blog');
+  const target = { manifest: d.manifest, schemaDigest: d.schema.digest };
+  const row = (fields: Partial<ActualProject> = {}) => actual('blog', { port: 4100, secretsVersion: 1, ...fields });
+  const hash = targetSpecHash(row(), target, 'process')!;
+  const up: ObservedInstance = { running: true, specHash: hash };
+  const run = (fields: Partial<PlanInput> & { a?: Partial<ActualProject>; inst?: ObservedInstance | null; pace?: Pacing; des?: DesiredProject[] }) => {
+    const { a, inst, pace, des, ...rest } = fields;
+    return planFleet({
+      desired: des ?? [d], actual: [row(a)], driver: 'process',
+      instances: new Map(inst ? [['blog', inst]] : []), pacing: new Map(pace ? [['blog', pace]] : []), ...rest,
+    }).map((x) => `${x.kind}${'cause' in x ? `(${x.cause})` : ''}${'on' in x ? `(${x.on})` : ''}: ${x.reason}`);
+  };
+
+  it.each<[string, Parameters<typeof run>[0], string[]]>([
+    ['runs its spec: nothing to do', { inst: up }, ['noop: up to date']],
+    ['does not run, never crashed: start', {}, ['start: instance not running']],
+    ['exited with 0: started again at once', { inst: { running: false, specHash: hash, exitCode: 0 } }, ['start: instance exited with 0; started again']],
+    ['exited with 1 after 2 crashes: restart (crash)', { inst: { running: false, specHash: hash, exitCode: 1 }, pace: { failures: 2 } },
+      ['restart(crash): instance exited (2 failure(s) in a row)']],
+    ['backoff: wait, no start', { pace: { failures: 3, waitMs: 1500 } }, ['wait(crash): backoff: next start in 2 s']],
+    ['backoff of 0 ms still waits this pass', { pace: { waitMs: 0 } }, ['wait(crash): backoff: next start in 0 s']],
+    ['env changed: update, then restart (spec)', { inst: up, des: [desired('blog', { env: { A: '1' } })] },
+      ['update: changed: env', 'restart(spec): spec changed: env']],
+    ['hostname changed: update only, no restart', { inst: up, des: [desired('blog', { hostname: 'j.localhost' })] },
+      ['update: changed: hostname blog.localhost → j.localhost']],
+    ['schema changed: schema_update and restart (spec: schema)',
+      { inst: { running: true, specHash: targetSpecHash(row(), { ...target, schemaDigest: sha256(OLD) }, 'process')! }, a: { schemaDigest: sha256(OLD) } },
+      ['schema_update: schema.ts changed (3f2c1a9)', 'restart(spec): spec changed: schema']],
+    ['secrets rotated: restart', { inst: up, a: { secretsVersion: 2 } }, ['restart(spec): spec changed: secrets or port']],
+    ['replacement paced: wait', { inst: { running: true, specHash: 'other' }, pace: { replaceWaitMs: 900 } },
+      ['wait(replace): replacement not ready; retried in 1 s']],
+    ['no driver name: no spec restart', { inst: { running: true, specHash: 'other' }, driver: undefined }, ['noop: up to date']],
+    ['no spec hash from the driver: no spec restart', { inst: { running: true, specHash: '' } }, ['noop: up to date']],
+    ['driver unreachable: no instance action', { instances: null, a: { status: 'failed' } }, ['noop: up to date']],
+    ['back from stopped and not running: one start', { a: { status: 'stopped', desiredState: 'stopped' } }, ['start: state: running (was stopped)']],
+    ['back from stopped, backoff pending: still one start', { a: { status: 'stopped', desiredState: 'stopped' }, pace: { waitMs: 100 } },
+      ['start: state: running (was stopped)']],
+    ['stopped in git and the registry, an instance still runs: stop', { a: { status: 'stopped', desiredState: 'stopped' }, inst: up, des: [desired('blog', { state: 'stopped' })] },
+      ['stop: state: stopped; an instance still runs']],
+    ['folder removed earlier, an instance still runs: stop (removed)', { a: { status: 'stopped', present: false }, inst: up, des: [] },
+      ['stop: folder projects/blog removed from git; instance stopped, database kept']],
+    ['folder removed earlier, nothing runs: noop', { a: { status: 'stopped', present: false }, des: [] }, ['noop: folder removed earlier; database kept']],
+    ['delete paced: wait', { des: [desired('blog', { state: 'deleted', deletion: { confirm: 'blog' } })], pace: { deleteWaitMs: 2500 } },
+      ['wait(delete): delete failed; retried in 3 s']],
+    ['invalid, its instance crashed: restart (crash) as last applied', { invalid: ['blog'], des: [], pace: { failures: 1 } },
+      ['restart(crash): instance exited (1 failure(s) in a row)', 'noop: manifest invalid; keeping what was last applied']],
+    ['invalid, its instance crashed and is paced: wait (crash)', { invalid: ['blog'], des: [], pace: { failures: 1, waitMs: 700 } },
+      ['wait(crash): backoff: next start in 1 s', 'noop: manifest invalid; keeping what was last applied']],
+    ['invalid, spec differs: never a restart', { invalid: ['blog'], des: [], inst: { running: true, specHash: 'other' } },
+      ['noop: manifest invalid; keeping what was last applied']],
+    ['invalid, spec differs and paced: no wait either', { invalid: ['blog'], des: [], inst: { running: true, specHash: 'other' }, pace: { replaceWaitMs: 5 } },
+      ['noop: manifest invalid; keeping what was last applied']],
+    ['invalid and stopped: nothing started', { invalid: ['blog'], des: [], a: { desiredState: 'stopped', status: 'stopped' } },
+      ['noop: manifest invalid; keeping what was last applied']],
+    ['invalid and removed: nothing started', { invalid: ['blog'], des: [], a: { present: false, status: 'stopped' } },
+      ['noop: manifest invalid; keeping what was last applied']],
+    ['invalid without a deployed schema: nothing started', { invalid: ['blog'], des: [], a: { schemaDigest: null } },
+      ['noop: manifest invalid; keeping what was last applied']],
+    ['invalid and deleted: nothing started', { invalid: ['blog'], des: [], a: { status: 'deleted' } },
+      ['noop: manifest invalid; keeping what was last applied']],
+  ])('%s', (_name, input, want) => {
+    expect(run(input)).toEqual(want);
+  });
+
+  it('the CLI preview (instances undefined) assumes what the registry says: a changed spec restarts a running row', () => {
+    const rows = [row({ specHash: hash })];
+    const env = [desired('blog', { env: { A: '1' } })];
+    expect(planFleet({ desired: env, actual: rows, driver: 'process' }).map((x) => x.kind)).toEqual(['update', 'restart']);
+    expect(planFleet({ desired: [d], actual: rows, driver: 'process' }).map((x) => x.kind)).toEqual(['noop']);
+    expect(planFleet({ desired: env, actual: [row({ specHash: hash, status: 'stopped' })], driver: 'process' }).map((x) => x.kind)).toEqual(['start', 'update']);
+  });
+
+  it('the spec hash: process driver uses the row port, docker the manifest port', () => {
+    expect(targetSpecHash(undefined, target, 'process')).toBeNull();
+    expect(targetSpecHash(row(), target, undefined)).toBeNull();
+    expect(targetSpecHash(row({ port: 4101 }), target, 'process')).not.toBe(hash);
+    expect(targetSpecHash(row({ port: 4101 }), target, 'docker')).toBe(targetSpecHash(row({ port: 4102 }), target, 'docker'));
+    expect(targetSpecHash(row({ port: null, secretsVersion: undefined }), target, 'process'))
+      .toBe(targetSpecHash(row({ port: 0, secretsVersion: 0 }), target, 'process'));
   });
 });

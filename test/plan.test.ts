@@ -174,6 +174,24 @@ describe('plan renderers', () => {
     expect(formatPlanMarkdown([])).toContain('No changes.');
   });
 
+  it('renders a restart alone with ∓ (an update or start next to it picks the symbol) and waits with …', () => {
+    const more: Action[] = [
+      { kind: 'update', id: 'api', changes: ['env'], reason: 'changed: env' },
+      { kind: 'restart', id: 'api', cause: 'spec', reason: 'spec changed: env' },
+      { kind: 'restart', id: 'cron', cause: 'crash', reason: 'instance exited (1 failure(s) in a row)' },
+      { kind: 'wait', id: 'lag', on: 'crash', waitMs: 2000, reason: 'backoff: next start in 2 s' },
+      { kind: 'start', id: 'up', reason: 'instance not running' },
+      { kind: 'restart', id: 'up', cause: 'crash', reason: 'x' },
+    ];
+    expect(formatPlanText(more).split('\n')).toEqual([
+      '~ api   changed: env; spec changed: env',
+      '∓ cron  instance exited (1 failure(s) in a row)',
+      '… lag   backoff: next start in 2 s',
+      '+ up    instance not running; x',
+    ]);
+    expect(formatPlanMarkdown(more)).toContain('Plan: 0 to create, 1 to start, 1 to update, 0 to stop, 0 to delete, 3 to restart.');
+  });
+
   it('lists invalid manifests under the markdown plan', () => {
     const md = formatPlanMarkdown([], {
       invalid: [{ id: 'acme', errors: [{ file: 'projects/acme/project.yaml', line: 2, column: 11, path: '/hostname', message: 'bad | name' }] }],

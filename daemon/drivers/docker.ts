@@ -29,6 +29,7 @@ export interface DockerDriverOptions {
 }
 
 const MANAGED = `${LABEL_MANAGED}=true`;
+const LABEL_CREATED_MS = 'atomo.fleet.created-ms';
 const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'EACCES', 'ECONNRESET', 'EPIPE', 'ENOTSOCK']);
 // Networks the engine owns: never inspected or created by the driver.
 const BUILTIN_NETWORKS = new Set(['bridge', 'host', 'none', 'default']);
@@ -83,7 +84,7 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
       const published = c.Ports?.find((p) => p.PrivatePort === port && p.PublicPort)?.PublicPort;
       return {
         containerId: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), labels: c.Labels, running, exitCode,
-        publishedPort: published ? String(published) : undefined, created: c.Created,
+        publishedPort: published ? String(published) : undefined, created: Number(c.Labels[LABEL_CREATED_MS]) / 1000 || c.Created,
       };
     }));
   }
@@ -189,6 +190,9 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
       others = [];
     }
     // Create and start the new container next to the old one.
+    // Docker's own `Created` has whole seconds: old and new made within one second would tie, so the driver
+    // labels each container with its creation time in milliseconds.
+    body.Labels = { ...body.Labels, [LABEL_CREATED_MS]: String(Date.now()) };
     const container = await api('create container', () => docker.createContainer(body), spec.id);
     const seenNew = (): Seen => ({ containerId: container.id, name: body.name, labels: body.Labels, running: true, exitCode: null, created: 0 });
     try {

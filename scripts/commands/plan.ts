@@ -3,7 +3,7 @@ import type { Command } from '../fleet.ts';
 import { FleetError } from '../../daemon/errors.ts';
 import { createCommitReader, resolveRev, schemaHistoryBefore, type FleetRead } from '../../daemon/git/read.ts';
 import { formatIssue } from '../../daemon/manifest/parse.ts';
-import { actualFromDesired, plan } from '../../daemon/plan.ts';
+import { actualFromDesired, planFleet } from '../../daemon/plan.ts';
 import { formatPlanMarkdown, formatPlanText } from '../../daemon/plan-format.ts';
 import type { Action, ActualProject, DesiredFleet } from '../../daemon/types.ts';
 import { readEnv } from '../../daemon/config/env.ts';
@@ -15,11 +15,15 @@ import { toActual } from '../../daemon/reconcile.ts';
 /** `json` prints the actions themselves, for scripts and tests. */
 export type PlanFormat = 'text' | 'markdown' | 'json';
 
-/** Plan `desired` against `actual` and render it: the one call both the commit and registry modes make. */
+/**
+ * Plan `desired` against `actual` and render it: the one call both the commit and registry modes make, and the
+ * daemon's own plan function (instances assumed to match the registry, no backoff pending). `driver` names the
+ * instance driver, so a changed instance spec shows as a restart.
+ */
 export function runPlan(
-  desired: DesiredFleet, actual: ActualProject[], format: PlanFormat, title?: string,
+  desired: DesiredFleet, actual: ActualProject[], format: PlanFormat, title?: string, driver?: string,
 ): { actions: Action[]; output: string } {
-  const actions = plan(desired.projects, actual, desired.invalid.map((p) => p.id));
+  const actions = planFleet({ desired: desired.projects, actual, invalid: desired.invalid.map((p) => p.id), driver });
   const output = format === 'markdown'
     ? formatPlanMarkdown(actions, { title, invalid: desired.invalid })
     : format === 'json' ? JSON.stringify(actions, null, 2) : formatPlanText(actions);
@@ -75,22 +79,30 @@ const command: Command = {
   },
 };
 
+/**
+ * The plan `fleet plan --against-registry` prints: `headRev` against the registry's rows, by the daemon's own
+ * plan function. Exported so tests can compare it with what a daemon pass then records.
+ */
+export async function registryPlan(repo: string, registry: Registry, headRev: string, format: PlanFormat): Promise<{ actions: Action[]; output: string; issues: string[] }> {
+  const records = await registry.list();
+  const headSha = await resolveRev(repo, headRev);
+  const head = await createCommitReader(repo).read(headSha);
+  const planned = runPlan(head, records.map(toActual), format, `Fleet plan: registry → ${short(headSha)}`, head.fleet?.driver ?? 'process');
+  return { ...planned, issues: headIssues(head) };
+}
+
 /** HEAD (or --head) against what the daemon's registry says is deployed. */
 async function planAgainstRegistry(repo: string, values: Record<string, unknown>, format: PlanFormat): Promise<number> {
   const url = await registryUrlFor(repo, values.registry as string | undefined, readEnv());
   const registry = new Registry(url, createLogger({ level: 'silent' }));
   try {
-    let records;
     try {
-      records = await registry.list();
+      await registry.list();
     } catch (err) {
       throw new FleetError('POSTGRES_UNREACHABLE', `the registry at ${redactUrl(url)} is unreachable: pass --registry URL, or plan two commits with --base`, { cause: err });
     }
-    const headSha = await resolveRev(repo, String(values.head));
-    const head = await createCommitReader(repo).read(headSha);
-    const { output } = runPlan(head, records.map(toActual), format, `Fleet plan: registry → ${short(headSha)}`);
+    const { output, issues } = await registryPlan(repo, registry, String(values.head), format);
     console.log(output);
-    const issues = headIssues(head);
     for (const line of issues) console.error(line);
     return issues.length ? 1 : 0;
   } finally {
