@@ -11,8 +11,8 @@ import { startHttp, type HttpDeps } from './http.ts';
 import type { Registry } from './registry/registry.ts';
 import { createSecretStore } from './secrets/index.ts';
 import type { FleetSecretStore } from './secrets/refs.ts';
-import type { BackoffOptions } from './backoff.ts';
-import type { Driver, FleetConfig } from './types.ts';
+import type { BackoffOptions } from './core/backoff.ts';
+import type { Driver, FleetConfig } from './core/types.ts';
 import { watchWorktree } from './git/watch.ts';
 
 export interface BootOptions {

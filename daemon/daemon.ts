@@ -3,8 +3,8 @@
 import type { Logger } from 'pino';
 import { join } from 'node:path';
 import { privateDir } from './files.ts';
-import { Backoff, type BackoffOptions } from './backoff.ts';
-import { describe, FleetError, isFleetError } from './errors.ts';
+import { Backoff, type BackoffOptions } from './core/backoff.ts';
+import { describe, FleetError, isFleetError } from './core/errors.ts';
 import { probeReady, type Health } from './health.ts';
 import { createCommitReader, type CommitReader, type FleetRead } from './git/read.ts';
 import { readWorktree } from './git/worktree.ts';
@@ -12,11 +12,11 @@ import type { GitSource } from './git/source.ts';
 import { createPoller } from './git/watch.ts';
 import { Registry } from './registry/registry.ts';
 import { provisionProject } from './provision/project.ts';
-import { reconcile, type ReconcileDeps } from './reconcile.ts';
+import { reconcile, type ReconcileDeps } from './reconcile/reconcile.ts';
 import type { FleetSecretStore } from './secrets/refs.ts';
-import type { Driver, FleetConfig } from './types.ts';
-import { syncGateway, type GatewaySync } from './gateway-sync.ts';
-import { BackupScheduler } from './backups.ts';
+import type { Driver, FleetConfig } from './core/types.ts';
+import { syncGateway, type GatewaySync } from './reconcile/gateway.ts';
+import { BackupScheduler } from './reconcile/backups.ts';
 
 export interface DaemonOptions {
   log: Logger;

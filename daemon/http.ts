@@ -2,7 +2,7 @@
 // the git push webhook, and Caddy's on-demand TLS permission check.
 import http from 'node:http';
 import type { Logger } from 'pino';
-import { describe } from './errors.ts';
+import { describe } from './core/errors.ts';
 import { webhookResponse } from './git/webhook.ts';
 import { permissionResponse } from './gateway/permission.ts';
 import type { Registry } from './registry/registry.ts';

@@ -3,4 +3,5 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('./fleet.ts');
+const { runCli } = await import('./fleet.ts');
+runCli();

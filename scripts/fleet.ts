@@ -1,15 +1,11 @@
 // The `fleet` CLI: one file per command under scripts/commands/, registered in an explicit map.
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Command } from './command.ts';
 import { debugEnabled } from '../daemon/config/env.ts';
-import { FleetError, describe } from '../daemon/errors.ts';
+import { FleetError, describe } from '../daemon/core/errors.ts';
 
-export interface Command {
-  summary: string;
-  usage: string;
-  options: NonNullable<ParseArgsConfig['options']>;
-  /** Returns the process exit code. */
-  run(args: { values: Record<string, unknown>; positionals: string[]; repo: string }): Promise<number>;
-}
 
 const commands: Record<string, () => Promise<{ default: Command }>> = {
   validate: () => import('./commands/validate.ts'),
@@ -71,7 +67,13 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (err) => { console.error(`fleet: ${describe(err)}`); process.exitCode = 1; },
-);
+/** Run the CLI on this process's arguments and set its exit code; never throws. */
+export function runCli(): void {
+  main(process.argv.slice(2)).then(
+    (code) => { process.exitCode = code; },
+    (err) => { console.error(`fleet: ${describe(err)}`); process.exitCode = 1; },
+  );
+}
+
+// `tsx scripts/fleet.ts` (npm start) runs it directly; scripts/fleet.js calls runCli(); an import runs nothing.
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) runCli();

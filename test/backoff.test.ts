@@ -1,6 +1,6 @@
 // Restart pacing at its edges: each case is a sequence of events on one instance and what the daemon then sees.
 import { describe, expect, it } from 'vitest';
-import { Backoff, type BackoffOptions, type StartDecision } from '../daemon/backoff.ts';
+import { Backoff, type BackoffOptions, type StartDecision } from '../daemon/core/backoff.ts';
 
 type Event =
   | ['started', number, string?]

@@ -1,6 +1,6 @@
 // canonicalJson: the equality every "did this change?" decision (plan, gateway, registry) rests on.
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from '../daemon/canonical.ts';
+import { canonicalJson } from '../daemon/core/canonical.ts';
 
 describe('canonicalJson', () => {
   it.each<[string, unknown, string]>([

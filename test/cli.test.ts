@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCommitReader } from '../daemon/git/read.ts';
-import { inverse } from '../daemon/plan.ts';
-import type { Action } from '../daemon/types.ts';
+import { inverse } from '../daemon/core/plan.ts';
+import type { Action } from '../daemon/core/types.ts';
 import { DEFAULT_FLEET_YAML, createRepo, writeProject, type TestRepo } from './harness/git.ts';
 
 const FLEET = fileURLToPath(new URL('../scripts/fleet.js', import.meta.url));

@@ -1,8 +1,8 @@
 // Golden tests for the pure container renderer: what the Docker driver sends to the engine.
 import { describe, expect, it } from 'vitest';
 import { containerName, parseMemory, renderContainer, DEFAULT_SCHEMA_MOUNT } from '../daemon/drivers/container-spec.ts';
-import { isFleetError } from '../daemon/errors.ts';
-import type { InstanceSpec } from '../daemon/types.ts';
+import { isFleetError } from '../daemon/core/errors.ts';
+import type { InstanceSpec } from '../daemon/core/types.ts';
 
 const SECRET = 's3cr3t-jwt-value-never-in-labels';
 

@@ -11,8 +11,8 @@ import { startPostgres, type TestPostgres } from './harness/postgres.ts';
 import { freePort } from './harness/ports.ts';
 import { createProcessDriver, type ProcessDriverOptions } from '../daemon/drivers/process.ts';
 import { createDriver } from '../daemon/drivers/index.ts';
-import { isFleetError } from '../daemon/errors.ts';
-import type { Driver, InstanceSpec } from '../daemon/types.ts';
+import { isFleetError } from '../daemon/core/errors.ts';
+import type { Driver, InstanceSpec } from '../daemon/core/types.ts';
 
 const PROCESS_TS = fileURLToPath(new URL('../daemon/drivers/process.ts', import.meta.url));
 

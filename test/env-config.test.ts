@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readEnv, type FleetEnv } from '../daemon/config/env.ts';
-import { isFleetError } from '../daemon/errors.ts';
+import { isFleetError } from '../daemon/core/errors.ts';
 import { registryUrlFor, stateDirFor } from '../daemon/postgres/resolve.ts';
 import { freePort } from './harness/ports.ts';
 
@@ -204,7 +204,7 @@ describe('the FLEET_* environment is read in one file', () => {
       .filter((e) => e.isFile() && /\.(ts|mjs|js)$/.test(e.name))
       .map((e) => relative(ROOT, join(e.parentPath, e.name)));
   }
-  const files = [...sources('daemon'), ...sources('scripts')].filter((f) => f !== 'daemon/standin/instance.mjs');
+  const files = [...sources('daemon'), ...sources('scripts')].filter((f) => f !== 'daemon/dev/standin.mjs');
 
   it('only daemon/config/env.ts reads FLEET_* or LOG_LEVEL variables', () => {
     const readers = files.filter((f) => /\.(FLEET_[A-Z_]+|LOG_LEVEL)\b|\[['"`](FLEET_[A-Z_]+|LOG_LEVEL)['"`]\]/.test(readFileSync(join(ROOT, f), 'utf8')));

@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isFleetError } from '../daemon/errors.ts';
+import { isFleetError } from '../daemon/core/errors.ts';
 import { adminSocketPath, createCaddyGateway, isCaddyRejection, type CaddyGateway } from '../daemon/gateway/caddy.ts';
 import { permissionResponse } from '../daemon/gateway/permission.ts';
 import { renderCaddyConfig } from '../daemon/gateway/render.ts';
-import type { FleetConfig, Manifest, RegistryRow } from '../daemon/types.ts';
+import type { FleetConfig, Manifest, RegistryRow } from '../daemon/core/types.ts';
 import { adminGet, startCaddy, type TestCaddy } from './harness/caddy.ts';
 import { freePort } from './harness/ports.ts';
 

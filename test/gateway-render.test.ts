@@ -1,12 +1,12 @@
 // The Caddy renderer and its pure helpers: golden files for whole configs, tables for the small rules.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isFleetError } from '../daemon/errors.ts';
+import { isFleetError } from '../daemon/core/errors.ts';
 import { dialAddress, effectivePolicy, hostTable, normalizeHost, rowRoute } from '../daemon/gateway/hosts.ts';
 import { isAllowedHost, permissionResponse } from '../daemon/gateway/permission.ts';
 import { escapeRegex, greaterThanRegex } from '../daemon/gateway/regex.ts';
 import { adminListen, isLocalName, renderCaddyConfig, renderGateway } from '../daemon/gateway/render.ts';
-import type { FleetConfig, Manifest, RegistryRow } from '../daemon/types.ts';
+import type { FleetConfig, Manifest, RegistryRow } from '../daemon/core/types.ts';
 
 function manifest(id: string, over: Partial<Manifest> = {}): Manifest {
   return {

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isFleetError } from '../daemon/errors.ts';
+import { isFleetError } from '../daemon/core/errors.ts';
 import { createCommitReader, resolveRev, schemaHistoryBefore } from '../daemon/git/read.ts';
 import { readWorktree } from '../daemon/git/worktree.ts';
 import { formatIssue } from '../daemon/manifest/parse.ts';

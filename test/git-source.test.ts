@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createGitSource, createLocalSource, createRemoteSource, type GitSource } from '../daemon/git/source.ts';
-import { FleetError, isFleetError } from '../daemon/errors.ts';
+import { FleetError, isFleetError } from '../daemon/core/errors.ts';
 import { createRepo, type TestRepo } from './harness/git.ts';
 import { startGitHttp, type GitHttpServer } from './harness/git-http.ts';
 

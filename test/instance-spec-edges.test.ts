@@ -1,7 +1,7 @@
 // The instance environment and restart hash at their edges: which keys the fleet owns, what restarts and what not.
 import { describe, expect, it } from 'vitest';
-import { FLEET_OWNED_ENV, instanceSpecHash, renderInstanceEnv } from '../daemon/instance-spec.ts';
-import type { Manifest } from '../daemon/types.ts';
+import { FLEET_OWNED_ENV, instanceSpecHash, renderInstanceEnv } from '../daemon/core/instance-spec.ts';
+import type { Manifest } from '../daemon/core/types.ts';
 
 const base: Manifest = {
   id: 'blog', displayName: 'Blog', hostname: 'blog.example.com', aliases: [], state: 'running', schema: 'schema.ts',

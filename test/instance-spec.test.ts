@@ -1,8 +1,8 @@
 // The instance environment (the atomo-server contract) and the restart hash: pure, table-tested.
 import { describe, expect, it } from 'vitest';
-import { instanceSpecHash, renderInstanceEnv } from '../daemon/instance-spec.ts';
-import { Backoff } from '../daemon/backoff.ts';
-import type { Manifest } from '../daemon/types.ts';
+import { instanceSpecHash, renderInstanceEnv } from '../daemon/core/instance-spec.ts';
+import { Backoff } from '../daemon/core/backoff.ts';
+import type { Manifest } from '../daemon/core/types.ts';
 
 const base: Manifest = {
   id: 'blog', displayName: 'Blog', hostname: 'blog.example.com', aliases: [], state: 'running', schema: 'schema.ts',

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { createLogger, redactUrl, scrubText } from '../daemon/log.ts';
-import { FleetError } from '../daemon/errors.ts';
+import { FleetError } from '../daemon/core/errors.ts';
 
 // A distinctive value per run: if it shows up anywhere in the output, a layer leaked it.
 const SECRET = `S3cr3t${randomBytes(8).toString('hex')}`;

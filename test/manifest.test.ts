@@ -11,7 +11,7 @@ import { combineFleet, isSecretLikeName, RESERVED_IDS } from '../daemon/manifest
 import { validateManifestText } from '../daemon/manifest/validate.ts';
 import { secretRefAllowed } from '../daemon/secrets/refs.ts';
 import { readWorktree } from '../daemon/git/worktree.ts';
-import type { ValidationIssue } from '../daemon/types.ts';
+import type { ValidationIssue } from '../daemon/core/types.ts';
 
 const fixtures = new URL('./fixtures/manifests/', import.meta.url);
 const load = <T>(name: string): T => parse(readFileSync(new URL(name, fixtures), 'utf8')) as T;

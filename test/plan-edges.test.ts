@@ -1,8 +1,8 @@
 // The plan at its edges: each condition in plan.ts flipped one way or the other by one row of a table.
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '../daemon/manifest/project.ts';
-import { actualFromDesired, changedFields, compareActions, inverse, plan, planFleet, targetSpecHash, UPDATE_FIELDS } from '../daemon/plan.ts';
-import type { Action, ActualProject, DesiredProject, Manifest, ObservedInstance, Pacing, PlanInput, ProjectStatus } from '../daemon/types.ts';
+import { actualFromDesired, changedFields, compareActions, inverse, plan, planFleet, targetSpecHash, UPDATE_FIELDS } from '../daemon/core/plan.ts';
+import type { Action, ActualProject, DesiredProject, Manifest, ObservedInstance, Pacing, PlanInput, ProjectStatus } from '../daemon/core/types.ts';
 
 const COMMIT = '3f2c1a9b8e7d6c5b4a3928170615f4e3d2c1b0a9';
 const SCHEMA = 'export interface Widget { id: string; name: string; }\n';

@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { sha256 } from '../daemon/manifest/project.ts';
-import { actualFromDesired, compareActions, inverse, plan } from '../daemon/plan.ts';
-import { formatPlanMarkdown, formatPlanText } from '../daemon/plan-format.ts';
-import type { Action, ActualProject, DesiredProject, Manifest } from '../daemon/types.ts';
+import { actualFromDesired, compareActions, inverse, plan } from '../daemon/core/plan.ts';
+import { formatPlanMarkdown, formatPlanText } from '../scripts/plan-format.ts';
+import type { Action, ActualProject, DesiredProject, Manifest } from '../daemon/core/types.ts';
 
 const COMMIT = '3f2c1a9b8e7d6c5b4a3928170615f4e3d2c1b0a9';
 const SCHEMA = 'export interface Widget { id: string; name: string; }\n';

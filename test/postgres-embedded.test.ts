@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { startEmbedded } from '../daemon/postgres/embedded.ts';
 import { embeddedRegistryUrl, resolveDatabases } from '../daemon/postgres/resolve.ts';
 import { createLogger } from '../daemon/log.ts';
-import type { FleetConfig, SecretStore } from '../daemon/types.ts';
+import type { FleetConfig, SecretStore } from '../daemon/core/types.ts';
 import { freePort } from './harness/ports.ts';
 import { connectError } from './harness/postgres.ts';
 

@@ -1,7 +1,7 @@
 // The Caddy renderer at its edges: TLS choices, the safe-integer backstop, error messages, address spellings.
 import { describe, expect, it } from 'vitest';
 import { adminListen, isLocalName, renderCaddyConfig, renderGateway } from '../daemon/gateway/render.ts';
-import type { FleetConfig, Manifest, RegistryRow } from '../daemon/types.ts';
+import type { FleetConfig, Manifest, RegistryRow } from '../daemon/core/types.ts';
 import { thrown } from './harness/errors.ts';
 
 function manifest(id: string, over: Partial<Manifest> = {}): Manifest {

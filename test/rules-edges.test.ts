@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   combineFleet, cronSchedulable, hasUrlCredentials, projectRules, schemaPathInFolder, type ProjectCheck,
 } from '../daemon/manifest/rules.ts';
-import type { FleetConfig, Manifest, ValidationIssue } from '../daemon/types.ts';
+import type { FleetConfig, Manifest, ValidationIssue } from '../daemon/core/types.ts';
 
 const FILE = 'projects/acme/project.yaml';
 

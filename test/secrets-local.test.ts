@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createLocalSecretStore } from '../daemon/secrets/local.ts';
 import { createSecretStore, secretRef, resolveRef, generateSecret, generatePassword } from '../daemon/secrets/index.ts';
 import { createLogger } from '../daemon/log.ts';
-import { isFleetError, type FleetError } from '../daemon/errors.ts';
+import { isFleetError, type FleetError } from '../daemon/core/errors.ts';
 
 let root: string;
 beforeEach(() => {

@@ -6,7 +6,7 @@ import { startFakeSsm, FAKE_CREDENTIALS, type FakeSsm, type SsmOp } from './fake
 import { createSsmSecretStore } from '../daemon/secrets/ssm.ts';
 import { createSecretStore } from '../daemon/secrets/index.ts';
 import { createLogger } from '../daemon/log.ts';
-import { isFleetError, type FleetError } from '../daemon/errors.ts';
+import { isFleetError, type FleetError } from '../daemon/core/errors.ts';
 import { freePort } from './harness/ports.ts';
 
 const VALUE = 'ssm-test-value-7f3a9c';

@@ -10,7 +10,7 @@ import pg from 'pg';
 import { startPostgres, type TestPostgres } from './harness/postgres.ts';
 import { freePort } from './harness/ports.ts';
 
-const STANDIN = fileURLToPath(new URL('../daemon/standin/instance.mjs', import.meta.url));
+const STANDIN = fileURLToPath(new URL('../daemon/dev/standin.mjs', import.meta.url));
 const SCHEMA = 'export interface Post { id: string; title: string; }\nexport interface BlogCategory { id: string; name: string; }\n';
 const JWT = 'jwt-value-that-must-never-be-printed-7f3a';
 

@@ -1,9 +1,9 @@
 // The daemon's and the CLI's own environment, read once at start into a frozen, typed FleetEnv. This is the only
 // file that reads FLEET_* (and LOG_LEVEL); a malformed value fails here, naming the variable and what it takes,
 // before anything starts. CLI flags still win: commands use `flag ?? env.x`.
-import { FleetError } from '../errors.ts';
+import { FleetError } from '../core/errors.ts';
 import { branchProblem } from '../manifest/fleet-config.ts';
-import type { FleetConfig } from '../types.ts';
+import type { FleetConfig } from '../core/types.ts';
 import { DEFAULT_HTTP_PORT, DEFAULT_INTERVAL_SECONDS, DEFAULT_PG_PORT } from './defaults.ts';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;

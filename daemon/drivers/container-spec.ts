@@ -1,7 +1,7 @@
 // Pure renderer: InstanceSpec → the body of Docker's `POST /containers/create`. No I/O, golden-tested.
 // Secret values reach the container only through Env; names and labels carry ids, commits and hashes only.
-import { FleetError } from '../errors.ts';
-import type { InstanceSpec } from '../types.ts';
+import { FleetError } from '../core/errors.ts';
+import type { InstanceSpec } from '../core/types.ts';
 
 export const LABEL_MANAGED = 'atomo.fleet.managed';
 export const LABEL_PROJECT = 'atomo.fleet.project';

@@ -5,8 +5,8 @@
 import Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { DEFAULT_DOCKER_NETWORK } from '../config/defaults.ts';
-import { FleetError, describe } from '../errors.ts';
-import type { Driver, Instance, InstanceSpec } from '../types.ts';
+import { FleetError, describe } from '../core/errors.ts';
+import type { Driver, Instance, InstanceSpec } from '../core/types.ts';
 import {
   DEFAULT_SCHEMA_MOUNT, LABEL_COMMIT, LABEL_MANAGED, LABEL_PORT, LABEL_PROJECT, LABEL_SPEC_HASH, renderContainer,
 } from './container-spec.ts';

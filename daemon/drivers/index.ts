@@ -2,8 +2,8 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import type { Driver } from '../types.ts';
-import { FleetError } from '../errors.ts';
+import type { Driver } from '../core/types.ts';
+import { FleetError } from '../core/errors.ts';
 import { createProcessDriver } from './process.ts';
 
 /** Options every driver accepts; a driver reads the extra keys it needs (e.g. docker's socketPath, network). */

@@ -10,9 +10,9 @@ import { constants as osConstants } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import type { Driver, Instance, InstanceSpec } from '../types.ts';
+import type { Driver, Instance, InstanceSpec } from '../core/types.ts';
 import { openPrivateAppend, privateDir } from '../files.ts';
-import { FleetError, describe } from '../errors.ts';
+import { FleetError, describe } from '../core/errors.ts';
 
 export interface ProcessDriverOptions {
   /** Folder of `<id>.json` pid files. */
@@ -45,7 +45,7 @@ export interface PidFile extends PidEntry {
 
 const STOP_TIMEOUT_MS = 10_000;
 const POLL_MS = 50;
-const DEFAULT_STANDIN = fileURLToPath(new URL('../standin/instance.mjs', import.meta.url));
+const DEFAULT_STANDIN = fileURLToPath(new URL('../dev/standin.mjs', import.meta.url));
 const HAS_PROC = existsSync('/proc/self/environ');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -5,8 +5,8 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { Logger } from 'pino';
-import { FleetError } from '../errors.ts';
-import { canonicalJson } from '../canonical.ts';
+import { FleetError } from '../core/errors.ts';
+import { canonicalJson } from '../core/canonical.ts';
 
 export interface CaddyGateway {
   /**

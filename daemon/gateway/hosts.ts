@@ -1,6 +1,6 @@
 // Which registry rows the gateway knows, in which state, under which host names, with which edge policy.
 // Pure: the renderer and the on-demand TLS permission check both read the registry through these.
-import type { EdgePolicy, FleetConfig, RegistryRow } from '../types.ts';
+import type { EdgePolicy, FleetConfig, RegistryRow } from '../core/types.ts';
 
 export const DEFAULT_REQUEST_ID_HEADER = 'X-Request-Id';
 

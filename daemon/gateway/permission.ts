@@ -1,6 +1,6 @@
 // On-demand TLS: before Caddy asks a CA for a certificate it calls `GET <ask>?domain=<name>` and proceeds only
 // on 200. Only names the registry routes may get a certificate, so a stranger pointing DNS at us gets none.
-import type { RegistryRow } from '../types.ts';
+import type { RegistryRow } from '../core/types.ts';
 import { hostTable, normalizeHost } from './hosts.ts';
 
 /** Whether `host` is the hostname or an alias of a project the gateway serves (removed projects excluded). */

@@ -15,8 +15,8 @@
 // Blast radius: the registry may hold values validation never saw (an older schema, a hand edit). A value that
 // cannot be rendered is the error of the project holding it: renderGateway checks each project's own part first,
 // leaves a bad one out and says why; a bad fleet-wide value is an INVALID_CONFIG error.
-import { FleetError } from '../errors.ts';
-import type { FleetConfig, RegistryRow } from '../types.ts';
+import { FleetError } from '../core/errors.ts';
+import type { FleetConfig, RegistryRow } from '../core/types.ts';
 import { dialAddress, effectivePolicy, hostTable, knownRows, policyGroups, rowRoute, type EffectivePolicy } from './hosts.ts';
 import { escapeRegex, greaterThanRegex } from './regex.ts';
 
@@ -102,7 +102,7 @@ export function renderCaddyConfig(
 
 /**
  * Why a policy cannot be rendered, or null. Only what the renderer itself must compute with is checked here;
- * address ranges are Caddy's to parse (a range it rejects is found by the gateway step, see gateway-sync.ts).
+ * address ranges are Caddy's to parse (a range it rejects is found by the gateway step, see reconcile/gateway.ts).
  */
 export function policyProblem(policy: EffectivePolicy): string | null {
   const n = policy.maxBodyBytes;

@@ -3,10 +3,10 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { fleetEnvOf, type FleetEnv } from '../config/env.ts';
-import { FleetError, describe } from '../errors.ts';
+import { FleetError, describe } from '../core/errors.ts';
 import { formatIssue } from '../manifest/parse.ts';
 import { createSecretStore } from '../secrets/index.ts';
-import type { FleetConfig } from '../types.ts';
+import type { FleetConfig } from '../core/types.ts';
 import { createCommitReader } from './read.ts';
 import { createGitSource } from './source.ts';
 

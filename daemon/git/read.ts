@@ -3,8 +3,8 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import git, { type TreeEntry } from 'isomorphic-git';
-import { FleetError } from '../errors.ts';
-import type { DesiredFleet, FleetConfig, ValidationIssue } from '../types.ts';
+import { FleetError } from '../core/errors.ts';
+import type { DesiredFleet, FleetConfig, ValidationIssue } from '../core/types.ts';
 import { checkFleetConfig, type FleetConfigResult } from '../manifest/fleet-config.ts';
 import { LINK_MESSAGES, MAX_FOLDER_ENTRIES, checkProject, linkedFolder, type FolderProblem } from '../manifest/project.ts';
 import { combineFleet, type ProjectCheck } from '../manifest/rules.ts';

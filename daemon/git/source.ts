@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import git from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 import type { Logger } from 'pino';
-import { FleetError, describe } from '../errors.ts';
+import { FleetError, describe } from '../core/errors.ts';
 
 export interface SyncResult {
   /** Commit SHA the tracked branch points at. */

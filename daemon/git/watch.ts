@@ -2,7 +2,7 @@
 // webhooks and the watcher kick. Level-based: a signal only triggers a pass, so losing one loses nothing.
 import { relative, resolve, sep } from 'node:path';
 import { watch } from 'chokidar';
-import { describe } from '../errors.ts';
+import { describe } from '../core/errors.ts';
 
 export interface WatchOptions {
   /** Quiet time after the last file event before onChange fires (default 300 ms). */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { checkFleetConfig } from '../manifest/fleet-config.ts';
 import { LINK_MESSAGES, LIMITS, MAX_FOLDER_ENTRIES, checkProject, linkedFolder, type FolderProblem } from '../manifest/project.ts';
 import { combineFleet, type ProjectCheck } from '../manifest/rules.ts';
-import type { ValidationIssue } from '../types.ts';
+import type { ValidationIssue } from '../core/types.ts';
 import type { FleetRead } from './read.ts';
 
 const NOT_REGULAR = 'is not a regular file or folder; remove it';

@@ -2,9 +2,9 @@
 import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { DEFAULT_DOCKER_NETWORK } from '../config/defaults.ts';
-import { FleetError } from '../errors.ts';
+import { FleetError } from '../core/errors.ts';
 import { cleanPrefix, refProblem } from '../secrets/refs.ts';
-import type { FleetConfig, ValidationIssue } from '../types.ts';
+import type { FleetConfig, ValidationIssue } from '../core/types.ts';
 import { capIssues, decodeText, formatIssue, locate, type ParsedYaml } from './parse.ts';
 import { LIMITS } from './project.ts';
 import { validateYaml } from './validate.ts';

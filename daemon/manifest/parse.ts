@@ -1,6 +1,6 @@
 // YAML parsing that remembers where every value came from, so any error can name a line and column.
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Pair, type YAMLMap } from 'yaml';
-import type { ValidationIssue } from '../types.ts';
+import type { ValidationIssue } from '../core/types.ts';
 import { MAX_DEPTH, deepNesting, inspect, startOf, toPointer, type PlainOptions, type Position } from './plain.ts';
 
 export { MAX_DEPTH, decodeText, toPointer, type Position, type TextLimit } from './plain.ts';

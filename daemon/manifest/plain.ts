@@ -3,7 +3,7 @@
 // document, anchors and aliases, tags, odd keys, duplicate keys, non-finite numbers, control characters.
 // Every step is one linear pass.
 import { isAlias, isMap, isScalar, isSeq, type LineCounter, type Node } from 'yaml';
-import type { ValidationIssue } from '../types.ts';
+import type { ValidationIssue } from '../core/types.ts';
 
 export interface Position {
   line: number;

@@ -2,7 +2,7 @@
 // The same code serves a git commit and the working tree; only the source differs. It never throws: whatever goes
 // wrong in one folder becomes an issue on that folder, and the other projects go on.
 import { createHash } from 'node:crypto';
-import type { ValidationIssue } from '../types.ts';
+import type { ValidationIssue } from '../core/types.ts';
 import { capIssues, decodeText, locate, type TextLimit } from './parse.ts';
 import { projectRules, schemaPathInFolder, type ProjectCheck } from './rules.ts';
 import { validateManifestText } from './validate.ts';

@@ -3,7 +3,7 @@
 import { posix } from 'node:path';
 import cron from 'node-cron';
 import { cleanPrefix, refProblem, secretRefAllowed } from '../secrets/refs.ts';
-import type { DesiredFleet, DesiredProject, FleetConfig, InvalidProject, Manifest, ValidationIssue } from '../types.ts';
+import type { DesiredFleet, DesiredProject, FleetConfig, InvalidProject, Manifest, ValidationIssue } from '../core/types.ts';
 import { capIssues, type Position } from './parse.ts';
 
 /** One project folder after its own checks: what the cross-project rules work on. */

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import type { Manifest, ValidationIssue } from '../types.ts';
+import type { Manifest, ValidationIssue } from '../core/types.ts';
 import { locate, parseYaml, type ParseOptions, type ParsedYaml } from './parse.ts';
 
 const schemaDir = fileURLToPath(new URL('../../schemas/', import.meta.url));

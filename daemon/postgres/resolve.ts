@@ -5,10 +5,10 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, wri
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { readEnv, type FleetEnv } from '../config/env.ts';
-import { FleetError } from '../errors.ts';
+import { FleetError } from '../core/errors.ts';
 import { loadFleetConfig } from '../manifest/fleet-config.ts';
 import { generatePassword } from '../secrets/generate.ts';
-import type { SecretStore, FleetConfig } from '../types.ts';
+import type { SecretStore, FleetConfig } from '../core/types.ts';
 import { startEmbedded } from './embedded.ts';
 
 export interface Databases {

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { spawn } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { FleetError, type ErrorCode } from '../errors.ts';
+import { FleetError, type ErrorCode } from '../core/errors.ts';
 import { REGISTRY_DATABASE } from '../postgres/resolve.ts';
 import { isConnectionError } from '../registry/registry.ts';
 

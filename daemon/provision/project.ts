@@ -6,9 +6,9 @@ import { privateDir } from '../files.ts';
 import { createHash } from 'node:crypto';
 import type { FleetSecretStore } from '../secrets/refs.ts';
 import { cleanPrefix, secretRef, secretRefAllowed, resolveRef } from '../secrets/refs.ts';
-import { FleetError } from '../errors.ts';
+import { FleetError } from '../core/errors.ts';
 import { generatePassword, generateSecret } from '../secrets/generate.ts';
-import type { Manifest } from '../types.ts';
+import type { Manifest } from '../core/types.ts';
 import { databaseNames, ensureDatabase, instanceDatabaseUrl } from './database.ts';
 
 export interface ProvisionContext {

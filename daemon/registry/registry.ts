@@ -2,8 +2,8 @@
 // It stores secret references only; nothing here ever holds a secret value.
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { FleetError } from '../errors.ts';
-import type { Condition, Manifest, ProjectStatus, RegistryRow } from '../types.ts';
+import { FleetError } from '../core/errors.ts';
+import type { ActualProject, Condition, Manifest, ProjectStatus, RegistryRow } from '../core/types.ts';
 import { migrations } from './migrations.ts';
 
 /** A registry row with the bookkeeping only the daemon needs. */
@@ -293,4 +293,13 @@ export function withCondition(conds: Condition[], c: Omit<Condition, 'at'>, now 
   const unchanged = prev && prev.status === c.status && prev.reason === c.reason && prev.message === c.message;
   const next: Condition = unchanged ? prev : { ...c, at: now.toISOString() };
   return [...conds.filter((x) => x.type !== c.type), next].sort((a, b) => a.type.localeCompare(b.type));
+}
+
+/** The registry row as the plan reads it: what is deployed (`fleet plan --against-registry` and the daemon alike). */
+export function toActual(rec: ProjectRecord): ActualProject {
+  return {
+    id: rec.id, status: rec.status, desiredState: rec.desiredState, manifest: lastManifest(rec)!,
+    schemaDigest: rec.schemaDigest, schemaVersion: rec.schemaVersion, schemaHistory: rec.schemaHistory, present: rec.present,
+    specHash: rec.specHash, port: rec.port, secretsVersion: rec.secretsVersion, upstream: rec.upstream,
+  };
 }

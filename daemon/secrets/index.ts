@@ -1,8 +1,8 @@
 // The secret store registry: an explicit map from fleet.yaml's `secretStore.type` to its constructor.
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { FleetError } from '../errors.ts';
-import type { FleetConfig } from '../types.ts';
+import { FleetError } from '../core/errors.ts';
+import type { FleetConfig } from '../core/types.ts';
 import { createLocalSecretStore } from './local.ts';
 import { createSsmSecretStore } from './ssm.ts';
 import type { FleetSecretStore } from './refs.ts';

@@ -4,7 +4,7 @@
 import { mkdir, chmod, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { FleetError } from '../errors.ts';
+import { FleetError } from '../core/errors.ts';
 import { checkRef, projectOf, type FleetSecretStore, type SecretInfo } from './refs.ts';
 
 export interface LocalStoreOptions {

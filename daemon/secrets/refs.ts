@@ -1,7 +1,7 @@
 // Secret references: absolute parameter names such as `/atomo/acme/JWT_SECRET`, shared by every store.
 // Kept apart from index.ts so the stores can use it without importing the registry that imports them.
-import { FleetError } from '../errors.ts';
-import type { SecretStore } from '../types.ts';
+import { FleetError } from '../core/errors.ts';
+import type { SecretStore } from '../core/types.ts';
 
 /** One stored parameter, without its value. */
 export interface SecretInfo {

@@ -10,7 +10,7 @@ import {
   DeleteParameterCommand,
 } from '@aws-sdk/client-ssm';
 import type { Logger } from 'pino';
-import { FleetError } from '../errors.ts';
+import { FleetError } from '../core/errors.ts';
 import { checkRef, projectOf, type FleetSecretStore, type SecretInfo } from './refs.ts';
 
 export interface SsmStoreOptions {

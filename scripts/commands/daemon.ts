@@ -1,5 +1,5 @@
 // `fleet daemon`: follow the tracked branch and converge the fleet until stopped (SIGINT/SIGTERM).
-import type { Command } from '../fleet.ts';
+import type { Command } from '../command.ts';
 import { join, resolve } from 'node:path';
 import { bootDaemon } from '../../daemon/boot.ts';
 import { parseNumber, readEnv } from '../../daemon/config/env.ts';
@@ -9,12 +9,12 @@ import { loadFleetConfig } from '../../daemon/manifest/fleet-config.ts';
 import { resolveDatabases, stateDirFor } from '../../daemon/postgres/resolve.ts';
 import { createSecretStore } from '../../daemon/secrets/index.ts';
 import { bootstrapRemote } from '../../daemon/git/bootstrap.ts';
-import { startLocalCaddy } from '../../daemon/gateway/local-caddy.ts';
-import { printUrlsOnChange } from '../../daemon/urls.ts';
+import { startLocalCaddy } from '../../daemon/dev/local-caddy.ts';
+import { printUrlsOnChange } from '../urls.ts';
 import { readWorktree } from '../../daemon/git/worktree.ts';
 import { secretRefsOf } from '../../daemon/provision/project.ts';
 import { generateSecret } from '../../daemon/secrets/generate.ts';
-import type { FleetConfig, SecretStore } from '../../daemon/types.ts';
+import type { FleetConfig, SecretStore } from '../../daemon/core/types.ts';
 import type { Logger } from 'pino';
 
 const command: Command = {

@@ -3,8 +3,8 @@ import { reservedIdProblem } from '../../daemon/manifest/rules.ts';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Command } from '../fleet.ts';
-import { FleetError } from '../../daemon/errors.ts';
+import type { Command } from '../command.ts';
+import { FleetError } from '../../daemon/core/errors.ts';
 import { readWorktree } from '../../daemon/git/worktree.ts';
 
 const ID = /^[a-z][a-z0-9_]{0,39}$/;

@@ -1,16 +1,16 @@
 // `fleet plan`: what applying the head commit would change, compared to the base commit (or the registry).
-import type { Command } from '../fleet.ts';
-import { FleetError } from '../../daemon/errors.ts';
+import type { Command } from '../command.ts';
+import { FleetError } from '../../daemon/core/errors.ts';
 import { createCommitReader, resolveRev, schemaHistoryBefore, type FleetRead } from '../../daemon/git/read.ts';
 import { formatIssue } from '../../daemon/manifest/parse.ts';
-import { actualFromDesired, planFleet } from '../../daemon/plan.ts';
-import { formatPlanMarkdown, formatPlanText } from '../../daemon/plan-format.ts';
-import type { Action, ActualProject, DesiredFleet } from '../../daemon/types.ts';
+import { actualFromDesired, planFleet } from '../../daemon/core/plan.ts';
+import { formatPlanMarkdown, formatPlanText } from '../plan-format.ts';
+import type { Action, ActualProject, DesiredFleet } from '../../daemon/core/types.ts';
 import { readEnv } from '../../daemon/config/env.ts';
 import { createLogger, redactUrl } from '../../daemon/log.ts';
 import { registryUrlFor } from '../../daemon/postgres/resolve.ts';
 import { Registry } from '../../daemon/registry/registry.ts';
-import { toActual } from '../../daemon/reconcile.ts';
+import { toActual } from '../../daemon/registry/registry.ts';
 
 /** `json` prints the actions themselves, for scripts and tests. */
 export type PlanFormat = 'text' | 'markdown' | 'json';

@@ -1,18 +1,18 @@
 // `fleet secrets rotate <project> <NAME>`: write a new version of one secret and restart that project only.
 // JWT_SECRET is generated; any other name reads its new value from standard input (never from an argument,
 // which would land in shell history and the process list).
-import type { Command } from '../fleet.ts';
+import type { Command } from '../command.ts';
 import { join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { readEnv } from '../../daemon/config/env.ts';
 import { createLogger } from '../../daemon/log.ts';
-import { FleetError } from '../../daemon/errors.ts';
+import { FleetError } from '../../daemon/core/errors.ts';
 import { loadFleetConfig } from '../../daemon/manifest/fleet-config.ts';
 import { registryUrlFor, stateDirFor } from '../../daemon/postgres/resolve.ts';
 import { Registry } from '../../daemon/registry/registry.ts';
 import { createSecretStore } from '../../daemon/secrets/index.ts';
 import { generateSecret } from '../../daemon/secrets/generate.ts';
-import type { SecretStore } from '../../daemon/types.ts';
+import type { SecretStore } from '../../daemon/core/types.ts';
 
 export async function rotateSecret(o: { registry: Registry; secrets: SecretStore; project: string; name: string; value?: string | (() => Promise<string>); actor: string }): Promise<{ ref: string; version: number }> {
   const rec = await o.registry.get(o.project);

@@ -1,8 +1,8 @@
 // `fleet status`: the fleet as the registry sees it: state, health, applied commit, drift and last error.
-import type { Command } from '../fleet.ts';
+import type { Command } from '../command.ts';
 import { readEnv } from '../../daemon/config/env.ts';
 import { createLogger } from '../../daemon/log.ts';
-import { FleetError } from '../../daemon/errors.ts';
+import { FleetError } from '../../daemon/core/errors.ts';
 import { registryUrlFor } from '../../daemon/postgres/resolve.ts';
 import { Registry, type ProjectRecord } from '../../daemon/registry/registry.ts';
 

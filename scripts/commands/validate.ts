@@ -1,9 +1,9 @@
 // `fleet validate`: check every manifest in the working tree, the cross-project rules and fleet.yaml.
-import type { Command } from '../fleet.ts';
-import { FleetError } from '../../daemon/errors.ts';
+import type { Command } from '../command.ts';
+import { FleetError } from '../../daemon/core/errors.ts';
 import { readWorktree } from '../../daemon/git/worktree.ts';
 import { formatIssue, formatIssueGithub } from '../../daemon/manifest/parse.ts';
-import type { ValidationIssue } from '../../daemon/types.ts';
+import type { ValidationIssue } from '../../daemon/core/types.ts';
 
 const command: Command = {
   summary: 'Validate project manifests, cross-project rules and fleet.yaml in the working tree.',

@@ -4,7 +4,7 @@ import http from 'node:http';
 import pino from 'pino';
 import { createCaddyGateway } from '../../daemon/gateway/caddy.ts';
 import { renderCaddyConfig } from '../../daemon/gateway/render.ts';
-import type { FleetConfig, RegistryRow } from '../../daemon/types.ts';
+import type { FleetConfig, RegistryRow } from '../../daemon/core/types.ts';
 import { startCaddy } from '../harness/caddy.ts';
 import type { Bench } from './run.ts';
 

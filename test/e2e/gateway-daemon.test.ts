@@ -7,7 +7,7 @@ import { createFleet, type TestFleet } from '../harness/fleet.ts';
 import { writeProject } from '../harness/git.ts';
 import { freePort } from '../harness/ports.ts';
 import { MAINTENANCE_BODY, NOT_FOUND_BODY, RETRY_AFTER_SECONDS } from '../../daemon/gateway/render.ts';
-import type { GatewayStatus } from '../../daemon/gateway-sync.ts';
+import type { GatewayStatus } from '../../daemon/reconcile/gateway.ts';
 
 interface Answer { status: number; headers: http.IncomingHttpHeaders; body: string; json: any }
 

@@ -14,7 +14,7 @@ import { Registry } from '../../daemon/registry/registry.ts';
 import { createLocalSecretStore } from '../../daemon/secrets/local.ts';
 import { createLogger } from '../../daemon/log.ts';
 import { generatePassword } from '../../daemon/secrets/generate.ts';
-import type { FleetConfig, SecretStore } from '../../daemon/types.ts';
+import type { FleetConfig, SecretStore } from '../../daemon/core/types.ts';
 
 let pgs: TestPostgres;
 let scratch: string;

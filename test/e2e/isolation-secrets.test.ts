@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { checkFleetConfig } from '../../daemon/manifest/fleet-config.ts';
 import { secretRefsOf } from '../../daemon/provision/project.ts';
-import { isFleetError } from '../../daemon/errors.ts';
+import { isFleetError } from '../../daemon/core/errors.ts';
 import { createFleet, type TestFleet } from '../harness/fleet.ts';
 import { DEFAULT_FLEET_YAML, writeProject } from '../harness/git.ts';
 import { processesOf } from '../harness/instances.ts';

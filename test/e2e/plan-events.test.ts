@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { registryPlan } from '../../scripts/commands/plan.ts';
-import type { Action, Driver, Instance } from '../../daemon/types.ts';
+import type { Action, Driver, Instance } from '../../daemon/core/types.ts';
 import { createFleet, type TestFleet } from '../harness/fleet.ts';
 import { writeProject } from '../harness/git.ts';
 

@@ -12,7 +12,7 @@ import { LABEL_PROJECT } from '../../daemon/drivers/container-spec.ts';
 import { createLogger } from '../../daemon/log.ts';
 import { checkFleetConfig } from '../../daemon/manifest/fleet-config.ts';
 import { createSsmSecretStore } from '../../daemon/secrets/ssm.ts';
-import type { Driver } from '../../daemon/types.ts';
+import type { Driver } from '../../daemon/core/types.ts';
 import { startFakeSsm, FAKE_CREDENTIALS, type FakeSsm } from '../fakes/ssm-server.ts';
 import { createFleet, type TestFleet } from '../harness/fleet.ts';
 import { writeProject } from '../harness/git.ts';

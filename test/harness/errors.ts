@@ -1,5 +1,5 @@
 // Catching a typed error in a pure test: the FleetError a call throws, or a failure when it throws none.
-import { FleetError } from '../../daemon/errors.ts';
+import { FleetError } from '../../daemon/core/errors.ts';
 
 export function thrown(fn: () => unknown): FleetError {
   try {

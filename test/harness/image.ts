@@ -10,7 +10,7 @@ import { build } from 'esbuild';
 import type { TestPodman } from './podman.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const STANDIN = join(ROOT, 'daemon/standin/instance.mjs');
+const STANDIN = join(ROOT, 'daemon/dev/standin.mjs');
 
 /**
  * `tiny`: answers GET /ready and /health with 200 and echoes `MARK` from its env at `/`; no database needed, so

@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createProcessDriver } from '../../daemon/drivers/process.ts';
-import type { Condition } from '../../daemon/types.ts';
+import type { Condition } from '../../daemon/core/types.ts';
 
 /** `pid:<n>` of the project's running instance per its pid file, or undefined when none runs. */
 export async function instancePid(stateDir: string, id: string, log: Logger): Promise<string | undefined> {

@@ -2,14 +2,14 @@
 // one serves on until the driver retires it after the gateway switched), restart it after a crash (with backoff),
 // probe it, and record what happened as status, conditions and events.
 import type { Logger } from 'pino';
-import type { Backoff } from './backoff.ts';
-import { describe } from './errors.ts';
-import type { Health } from './health.ts';
-import { instanceSpecHash, renderInstanceEnv } from './instance-spec.ts';
-import { logDirOf, schemaFilePath, secretRefsOf, type ProvisionContext } from './provision/project.ts';
-import type { Registry, ProjectRecord, NewEvent } from './registry/registry.ts';
-import { withCondition } from './registry/registry.ts';
-import type { Condition, Driver, Instance, InstanceSpec, Manifest } from './types.ts';
+import type { Backoff } from '../core/backoff.ts';
+import { describe } from '../core/errors.ts';
+import type { Health } from '../health.ts';
+import { instanceSpecHash, renderInstanceEnv } from '../core/instance-spec.ts';
+import { logDirOf, schemaFilePath, secretRefsOf, type ProvisionContext } from '../provision/project.ts';
+import type { Registry, ProjectRecord, NewEvent } from '../registry/registry.ts';
+import { withCondition } from '../registry/registry.ts';
+import type { Condition, Driver, Instance, InstanceSpec, Manifest } from '../core/types.ts';
 
 export interface InstanceDeps extends ProvisionContext {
   registry: Registry;

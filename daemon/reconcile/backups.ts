@@ -5,9 +5,9 @@ import cron, { type ScheduledTask } from 'node-cron';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { describe } from './errors.ts';
-import { backupDatabase, databaseNames } from './provision/database.ts';
-import { lastManifest, type ProjectRecord, type Registry } from './registry/registry.ts';
+import { describe } from '../core/errors.ts';
+import { backupDatabase, databaseNames } from '../provision/database.ts';
+import { lastManifest, type ProjectRecord, type Registry } from '../registry/registry.ts';
 
 interface Scheduled {
   key: string;

@@ -5,9 +5,9 @@ import { writeFileSync } from 'node:fs';
 import { openPrivateAppend, privateDir } from '../files.ts';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { FleetError } from '../errors.ts';
-import { createCaddyGateway } from './caddy.ts';
-import { adminListen } from './render.ts';
+import { FleetError } from '../core/errors.ts';
+import { createCaddyGateway } from '../gateway/caddy.ts';
+import { adminListen } from '../gateway/render.ts';
 
 export async function startLocalCaddy(o: { adminUrl: string; stateDir: string; log: Logger }): Promise<{ stop(): Promise<void> } | null> {
   const answers = async () => createCaddyGateway({ adminUrl: o.adminUrl, log: o.log, timeoutMs: 1000 }).current().then(() => true, () => false);

@@ -1,32 +1,24 @@
 // One reconcile pass: read the registry and the running instances afresh, plan against the desired fleet, and
 // converge every project. A failing project records its error and the others go on.
-import type { Logger } from 'pino';
-import type { Backoff } from './backoff.ts';
 import { createServer } from 'node:net';
-import { FleetError, describe, isFleetError } from './errors.ts';
-import { planFleet, type Target } from './plan.ts';
+import { FleetError, describe, isFleetError } from '../core/errors.ts';
+import { planFleet, type Target } from '../core/plan.ts';
 import { observedInstances, pacing, targetOf } from './pacing.ts';
-import { canonicalJson } from './canonical.ts';
-import type { Action, ActualProject, DesiredFleet, DesiredProject, Instance, InvalidProject, Manifest, PlanInput } from './types.ts';
-import { Registry, lastManifest, withCondition, type NewEvent, type ProjectRecord } from './registry/registry.ts';
-import { DEFAULT_CONNECTION_LIMIT, databaseNames } from './provision/database.ts';
-import { materializeSchema, secretRefsOf } from './provision/project.ts';
+import { canonicalJson } from '../core/canonical.ts';
+import type { Action, DesiredFleet, DesiredProject, Instance, InvalidProject, Manifest, PlanInput } from '../core/types.ts';
+import { Registry, lastManifest, toActual, withCondition, type NewEvent, type ProjectRecord } from '../registry/registry.ts';
+import { DEFAULT_CONNECTION_LIMIT, databaseNames } from '../provision/database.ts';
+import { materializeSchema, secretRefsOf } from '../provision/project.ts';
 import {
   downStatus, driverUnreachable, instanceStatus, keepServing, replaceInstance, specHashOf, startInstance,
   stopInstance, waitStatus, type InstanceDeps, type Step,
 } from './instance.ts';
-import { deleteProject } from './provision/delete.ts';
-import { formatIssue } from './manifest/parse.ts';
+import { deleteProject } from './delete.ts';
+import { formatIssue } from '../manifest/parse.ts';
+import type { ReconcileContext as Ctx, ReconcileDeps } from './context.ts';
 
-export interface ReconcileDeps extends InstanceDeps {
-  registry: Registry;
-  repoUrl: string;
-  /** First port handed to process-driver instances. */
-  portBase: number;
-  backupDir: string;
-  /** Pacing of operations that failed and must not be retried every pass (a guarded delete's backup). */
-  retries: Backoff;
-}
+export type { ReconcileContext, ReconcileDeps } from './context.ts';
+
 
 export interface Observed {
   desired: DesiredFleet;
@@ -34,13 +26,6 @@ export interface Observed {
   author: string;
 }
 
-export function toActual(rec: ProjectRecord): ActualProject {
-  return {
-    id: rec.id, status: rec.status, desiredState: rec.desiredState, manifest: lastManifest(rec)!,
-    schemaDigest: rec.schemaDigest, schemaVersion: rec.schemaVersion, schemaHistory: rec.schemaHistory, present: rec.present,
-    specHash: rec.specHash, port: rec.port, secretsVersion: rec.secretsVersion, upstream: rec.upstream,
-  };
-}
 
 export async function reconcile(deps: ReconcileDeps, observed: Observed): Promise<{ actions: Action[]; failed: string[] }> {
   const { desired } = observed;
@@ -98,14 +83,6 @@ async function recordInvalid(deps: ReconcileDeps, desired: DesiredFleet): Promis
   await deps.registry.setState('invalid', { commit: desired.commit, projects: now });
 }
 
-type Ctx = {
-  deps: ReconcileDeps;
-  log: Logger;
-  instances: Map<string, Instance> | null;
-  commit: string;
-  actor: string;
-  actions: Action[];
-};
 
 /** One project's pass: the row as the steps left it, and what they changed (committed once, at the end). */
 interface Work {
@@ -342,4 +319,3 @@ function failureStep(rec: ProjectRecord, err: unknown): Step {
   return { patch: { conditions, lastError: message }, events: repeated ? [] : [{ action: 'error', actor: 'fleet-daemon', detail: { code, message } }] };
 }
 
-export type { Ctx as ReconcileContext };

@@ -7,13 +7,13 @@
 // others are loaded. Which projects Caddy rejects is found with `caddy.check`, which never changes what Caddy serves.
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { canonicalJson } from './canonical.ts';
-import { FleetError, describe } from './errors.ts';
-import { isCaddyRejection, type CaddyGateway } from './gateway/caddy.ts';
-import { knownRows } from './gateway/hosts.ts';
-import { renderCaddyConfig, renderGateway, type RenderOptions } from './gateway/render.ts';
-import { withCondition, type Registry } from './registry/registry.ts';
-import type { Condition, FleetConfig, RegistryRow } from './types.ts';
+import { canonicalJson } from '../core/canonical.ts';
+import { FleetError, describe } from '../core/errors.ts';
+import { isCaddyRejection, type CaddyGateway } from '../gateway/caddy.ts';
+import { knownRows } from '../gateway/hosts.ts';
+import { renderCaddyConfig, renderGateway, type RenderOptions } from '../gateway/render.ts';
+import { withCondition, type Registry } from '../registry/registry.ts';
+import type { Condition, FleetConfig, RegistryRow } from '../core/types.ts';
 
 export interface GatewaySync {
   caddy: CaddyGateway;

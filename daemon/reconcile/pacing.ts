@@ -1,10 +1,10 @@
 // The pass's snapshot of what runs and what must wait, taken just before planning: the observed instances and the
 // backoff's answers. The backoff is the daemon's mutable pacing state; the plan only reads this snapshot.
-import type { Backoff } from './backoff.ts';
+import type { Backoff } from '../core/backoff.ts';
 import { replaceKey } from './instance.ts';
-import { targetSpecHash, type Target } from './plan.ts';
-import { deleteKey } from './provision/delete.ts';
-import type { ActualProject, DesiredProject, Instance, ObservedInstance, Pacing, PlanInput } from './types.ts';
+import { targetSpecHash, type Target } from '../core/plan.ts';
+import { deleteKey } from './delete.ts';
+import type { ActualProject, DesiredProject, Instance, ObservedInstance, Pacing, PlanInput } from '../core/types.ts';
 
 interface PacingDeps {
   backoff: Backoff;

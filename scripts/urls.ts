@@ -1,6 +1,6 @@
 // For a laptop run: print the URLs of running projects whenever that list changes.
-import type { Daemon } from './daemon.ts';
-import type { FleetConfig } from './types.ts';
+import type { Daemon } from '../daemon/daemon.ts';
+import type { FleetConfig } from '../daemon/core/types.ts';
 
 export function printUrlsOnChange(daemon: Daemon, fleet: FleetConfig): () => void {
   const port = fleet.gateway.listen.split(':').pop();

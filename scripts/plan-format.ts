@@ -1,6 +1,6 @@
 // Render a plan for people: plain text (one line per changed project) and markdown for a pull request comment.
-import type { Action, InvalidProject } from './types.ts';
-import { formatIssue } from './manifest/parse.ts';
+import type { Action, InvalidProject } from '../daemon/core/types.ts';
+import { formatIssue } from '../daemon/manifest/parse.ts';
 
 /**
  * One symbol per project line: `+` create or start, `~` update or schema update, `∓` restart (the instance is

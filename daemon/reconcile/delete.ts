@@ -1,11 +1,11 @@
 // Guarded delete: only a manifest with `state: deleted` and `deletion.confirm` naming the id gets here (validation
 // enforces it). The instance stops; the database is dropped only with `dropDatabase: true`, and only after a fresh
 // backup succeeded. A failed backup keeps the database and says so. Returns what changed; the reconciler commits it.
-import type { DesiredProject } from '../types.ts';
+import type { DesiredProject } from '../core/types.ts';
 import type { ProjectRecord } from '../registry/registry.ts';
-import { backupDatabase, databaseNames, dropDatabase } from './database.ts';
-import { downConditions, type Step } from '../instance.ts';
-import type { ReconcileContext } from '../reconcile.ts';
+import { backupDatabase, databaseNames, dropDatabase } from '../provision/database.ts';
+import { downConditions, type Step } from './instance.ts';
+import type { ReconcileContext } from './context.ts';
 
 /** The backoff key of a failed delete: retried with backoff at the same commit, at once at a new one. */
 export const deleteKey = (id: string, commit: string) => `delete:${id}:${commit}`;

@@ -1,0 +1,27 @@
+// What every step of a reconcile pass is handed: the clients it may use and the pass it belongs to. Apart from
+// reconcile.ts so the steps (instance, delete) can name it without importing the reconciler that calls them.
+import type { Logger } from 'pino';
+import type { Backoff } from '../core/backoff.ts';
+import type { Action, Instance } from '../core/types.ts';
+import type { Registry } from '../registry/registry.ts';
+import type { InstanceDeps } from './instance.ts';
+
+export interface ReconcileDeps extends InstanceDeps {
+  registry: Registry;
+  repoUrl: string;
+  /** First port handed to process-driver instances. */
+  portBase: number;
+  backupDir: string;
+  /** Pacing of operations that failed and must not be retried every pass (a guarded delete's backup). */
+  retries: Backoff;
+}
+
+/** One pass over one project: its logger, the instances seen at the pass's start, the commit and its author. */
+export type ReconcileContext = {
+  deps: ReconcileDeps;
+  log: Logger;
+  instances: Map<string, Instance> | null;
+  commit: string;
+  actor: string;
+  actions: Action[];
+};
