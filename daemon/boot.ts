@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import { join, resolve } from 'node:path';
 import { Daemon } from './daemon.ts';
-import { createDriver } from './drivers/index.ts';
+import { createDriver, driverLayout } from './drivers/index.ts';
 import type { Health } from './health.ts';
 import { createGitSource, type GitSource } from './git/source.ts';
 import { createCaddyGateway } from './gateway/caddy.ts';
@@ -80,7 +80,7 @@ export async function bootDaemon(o: BootOptions): Promise<RunningDaemon> {
   const http = await startHttp(httpDeps, o.httpPort, o.httpHost);
   daemon = new Daemon({
     log, stateDir, registryUrl: o.registryUrl, adminUrl: o.adminUrl, instanceDbHost: fleet.postgres.instanceHost,
-    source, worktree: o.watchWorktree, driver, driverName: fleet.driver, secrets, secretPrefix: fleet.secretStore.prefix, sharedSecrets: fleet.sharedSecrets,
+    source, worktree: o.watchWorktree, driver, layout: driverLayout(fleet.driver, { network: fleet.docker?.network }), secrets, secretPrefix: fleet.secretStore.prefix, sharedSecrets: fleet.sharedSecrets,
     repoUrl: o.remoteUrl ?? resolve(o.repoDir), intervalMs: o.intervalMs, fetchIntervalMs: o.remoteUrl ? fleet.pollInterval * 1000 : 0,
     backoff: o.backoff, backupDir: o.backupDir, portBase: o.portBase, probe: o.probe,
     gateway: caddyAdmin ? {

@@ -14,7 +14,7 @@ import { Registry } from './registry/registry.ts';
 import { provisionProject } from './provision/project.ts';
 import { reconcile, type ReconcileDeps } from './reconcile/reconcile.ts';
 import type { FleetSecretStore } from './secrets/refs.ts';
-import type { Driver, FleetConfig } from './core/types.ts';
+import type { Driver, DriverLayout, FleetConfig } from './core/types.ts';
 import { syncGateway, type GatewaySync } from './reconcile/gateway.ts';
 import { BackupScheduler } from './reconcile/backups.ts';
 
@@ -30,7 +30,8 @@ export interface DaemonOptions {
   /** Read the working tree instead of commits (`--watch-worktree`). */
   worktree?: boolean;
   driver: Driver;
-  driverName: string;
+  /** Where the driver's instances listen and read their schema (drivers/index.ts driverLayout). */
+  layout: DriverLayout;
   secrets: FleetSecretStore;
   secretPrefix: string;
   /** fleet.yaml `sharedSecrets` at start; each valid fleet.yaml read later replaces it. */
@@ -93,7 +94,7 @@ export class Daemon {
     const lastExit = new Map<string, number | null>();
     this.backups = new BackupScheduler({ adminUrl: opts.adminUrl, dir: opts.backupDir ?? join(opts.stateDir, 'backups'), registry: this.registry, log, retry: opts.backoff && { baseMs: opts.backoff.baseMs, capMs: opts.backoff.capMs } });
     this.deps = {
-      registry: this.registry, driver: opts.driver, driverName: opts.driverName, log,
+      registry: this.registry, driver: opts.driver, layout: opts.layout, log,
       secrets: opts.secrets, secretPrefix: opts.secretPrefix, sharedSecrets: opts.sharedSecrets ?? [], adminUrl: opts.adminUrl, instanceDbHost: opts.instanceDbHost,
       stateDir: opts.stateDir, repoUrl: opts.repoUrl, portBase: opts.portBase ?? 4100, backupDir: opts.backupDir ?? join(opts.stateDir, 'backups'),
       backoff: new Backoff(opts.backoff), retries: new Backoff(opts.backoff), probe: opts.probe ?? ((u) => probeReady(u)), lastExit,

@@ -74,4 +74,12 @@ describe('layout', () => {
       .flatMap((f) => graph.get(f)!.filter((to) => to.startsWith('daemon/reconcile/')).map((to) => `${f} → ${to}`));
     expect(wrong).toEqual([]);
   });
+
+  it('no branch on a driver name outside drivers/: each driver declares where its instances listen', () => {
+    const leaks = files.filter((f) => !f.startsWith('daemon/drivers/') && !f.startsWith('daemon/manifest/'))
+      .flatMap((f) => readFileSync(join(ROOT, f), 'utf8').split('\n').map((line, i) => ({ f, i, line })))
+      .filter(({ line }) => /driverName|[!=]==\s*'(process|docker)'|'(process|docker)'\s*[!=]==/.test(line))
+      .map(({ f, i, line }) => `${f}:${i + 1}: ${line.trim()}`);
+    expect(leaks).toEqual([]);
+  });
 });

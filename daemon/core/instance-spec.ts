@@ -1,7 +1,7 @@
 // Pure renderers for what an instance is started with: its environment (the atomo-server contract) and the hash
 // of everything whose change needs a restart. Secret values enter only the environment, never the hash input.
 import { createHash } from 'node:crypto';
-import type { Manifest } from './types.ts';
+import type { DriverLayout, Manifest } from './types.ts';
 import { canonicalJson } from './canonical.ts';
 
 /** Keys the fleet owns: a manifest cannot override them (validation also rejects secrets in env). */
@@ -75,4 +75,9 @@ function sortedKeys(o: object): Record<string, unknown> {
 
 function sorted(o: Record<string, string>): [string, string][] {
   return Object.entries(o ?? {}).sort(([a], [b]) => a.localeCompare(b));
+}
+
+/** The port an instance listens on: the project's own host port where instances share the host, else the manifest's. */
+export function instancePort(layout: DriverLayout, hostPort: number | null | undefined, m: Manifest): number {
+  return layout.hostPorts ? hostPort ?? 0 : m.runtime.port ?? 3000;
 }

@@ -1,7 +1,7 @@
 // The plan: desired projects (git) vs actual projects (registry) → actions. Pure and deterministic.
-import type { Action, ActualProject, DesiredProject, Manifest, ObservedInstance, PlanInput } from './types.ts';
+import type { Action, ActualProject, DesiredProject, Manifest, ObservedInstance, PlanInput, DriverLayout } from './types.ts';
 import { canonicalJson } from './canonical.ts';
-import { instanceSpecHash } from './instance-spec.ts';
+import { instancePort, instanceSpecHash } from './instance-spec.ts';
 
 /** Manifest fields whose change is an `update`, in the order they are listed. */
 export const UPDATE_FIELDS = [
@@ -43,10 +43,10 @@ const SPEC_FIELDS = new Set(['runtime', 'env', 'secrets', 'resources', 'tenancy'
 export interface Target { manifest: Manifest; schemaDigest: string }
 
 /** The spec hash the instance of `a` should have for `t` (null when unknown: no row, no driver). */
-export function targetSpecHash(a: ActualProject | undefined, t: Target, driver: string | undefined): string | null {
+export function targetSpecHash(a: ActualProject | undefined, t: Target, driver: DriverLayout | undefined): string | null {
   if (!a || !driver) return null;
-  const port = driver === 'process' ? a.port ?? 0 : t.manifest.runtime.port ?? 3000;
-  return instanceSpecHash({ manifest: t.manifest, schemaDigest: t.schemaDigest, port, secretsVersion: a.secretsVersion ?? 0, driver });
+  const port = instancePort(driver, a.port, t.manifest);
+  return instanceSpecHash({ manifest: t.manifest, schemaDigest: t.schemaDigest, port, secretsVersion: a.secretsVersion ?? 0, driver: driver.name });
 }
 
 /** The instance the plan assumes: observed, or (CLI preview) what the registry says runs. */

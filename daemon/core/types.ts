@@ -163,7 +163,7 @@ export interface PlanInput {
   instances?: Map<string, ObservedInstance> | null;
   pacing?: Map<string, Pacing>;
   /** Driver name, part of the spec hash; without it no spec-based restart is planned. */
-  driver?: string;
+  driver?: DriverLayout;
 }
 
 export type Action =
@@ -240,6 +240,20 @@ export interface Instance {
   /** Exit code of the last exit, when known. */
   exitCode?: number | null;
   ref: string;
+}
+
+/**
+ * Where a driver's instances listen and read their schema: declared by each driver (process.ts, container-spec.ts),
+ * so nothing outside drivers/ branches on a driver's name.
+ */
+export interface DriverLayout {
+  name: string;
+  /** The address the instance binds (its HOST). */
+  host: string;
+  /** Each project needs its own host port from the fleet (processes share the host; containers do not). */
+  hostPorts: boolean;
+  /** Where the schema file is inside the instance, or null when the instance reads the host path itself. */
+  schemaMount: string | null;
 }
 
 export interface Driver {

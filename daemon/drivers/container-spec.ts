@@ -1,7 +1,7 @@
 // Pure renderer: InstanceSpec → the body of Docker's `POST /containers/create`. No I/O, golden-tested.
 // Secret values reach the container only through Env; names and labels carry ids, commits and hashes only.
 import { FleetError } from '../core/errors.ts';
-import type { InstanceSpec } from '../core/types.ts';
+import type { DriverLayout, InstanceSpec } from '../core/types.ts';
 
 export const LABEL_MANAGED = 'atomo.fleet.managed';
 export const LABEL_PROJECT = 'atomo.fleet.project';
@@ -12,6 +12,14 @@ export const LABEL_PORT = 'atomo.fleet.port';
 
 /** Where the image reads its schema (instance contract: `ATOMO_SCHEMA_PATH=/app/schema.ts`). */
 export const DEFAULT_SCHEMA_MOUNT = '/app/schema.ts';
+
+/**
+ * Containers listen on every interface of their own network namespace and have their own ports; the schema file is
+ * bind-mounted at DEFAULT_SCHEMA_MOUNT. On the host's network (`network: host`) they listen on loopback only.
+ */
+export function dockerLayout(network?: string): DriverLayout {
+  return Object.freeze({ name: 'docker', host: network === 'host' ? '127.0.0.1' : '0.0.0.0', hostPorts: false, schemaMount: DEFAULT_SCHEMA_MOUNT });
+}
 
 export interface RenderOptions {
   /** Docker network the instance joins (compose: `fleet-projects`); `host` shares the host's network, listening on loopback. */

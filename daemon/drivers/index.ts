@@ -2,9 +2,10 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import type { Driver } from '../core/types.ts';
+import type { Driver, DriverLayout } from '../core/types.ts';
 import { FleetError } from '../core/errors.ts';
-import { createProcessDriver } from './process.ts';
+import { PROCESS_LAYOUT, createProcessDriver } from './process.ts';
+import { dockerLayout } from './container-spec.ts';
 
 /** Options every driver accepts; a driver reads the extra keys it needs (e.g. docker's socketPath, network). */
 export interface DriverOptions {
@@ -48,4 +49,17 @@ export async function createDriver(name: string, opts: DriverOptions): Promise<D
     throw new FleetError('UNKNOWN_COMPONENT', `unknown driver "${name}"; known: ${Object.keys(drivers).join(', ')}`);
   }
   return drivers[name](opts);
+}
+
+/** Where each driver's instances listen and read their schema (the drivers declare it; options may refine it). */
+const layouts: Readonly<Record<string, (opts: { network?: string }) => DriverLayout>> = Object.freeze({
+  process: () => PROCESS_LAYOUT,
+  docker: (opts) => dockerLayout(opts.network),
+});
+
+export function driverLayout(name: string, opts: { network?: string } = {}): DriverLayout {
+  if (!Object.hasOwn(layouts, name)) {
+    throw new FleetError('UNKNOWN_COMPONENT', `unknown driver "${name}"; known: ${Object.keys(layouts).join(', ')}`);
+  }
+  return layouts[name](opts);
 }

@@ -10,7 +10,7 @@ import { constants as osConstants } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import type { Driver, Instance, InstanceSpec } from '../core/types.ts';
+import type { Driver, DriverLayout, Instance, InstanceSpec } from '../core/types.ts';
 import { openPrivateAppend, privateDir } from '../files.ts';
 import { FleetError, describe } from '../core/errors.ts';
 
@@ -69,6 +69,9 @@ export function findOnPath(name: string, pathVar = process.env.PATH ?? ''): stri
  * (its own secrets must not leak). PORT and ATOMO_PROJECT_ID always match the spec: the upstream address and the
  * pid-reuse check rely on them.
  */
+/** Processes share the host: each gets its own loopback port and reads schema.ts where the daemon writes it. */
+export const PROCESS_LAYOUT: DriverLayout = Object.freeze({ name: 'process', host: '127.0.0.1', hostPorts: true, schemaMount: null });
+
 export function renderProcessEnv(spec: InstanceSpec, daemonEnv: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const base: Record<string, string> = {};
   if (daemonEnv.PATH) base.PATH = daemonEnv.PATH;

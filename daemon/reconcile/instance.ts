@@ -5,16 +5,17 @@ import type { Logger } from 'pino';
 import type { Backoff } from '../core/backoff.ts';
 import { describe } from '../core/errors.ts';
 import type { Health } from '../health.ts';
-import { instanceSpecHash, renderInstanceEnv } from '../core/instance-spec.ts';
+import { instancePort, instanceSpecHash, renderInstanceEnv } from '../core/instance-spec.ts';
 import { logDirOf, schemaFilePath, secretRefsOf, type ProvisionContext } from '../provision/project.ts';
 import type { Registry, ProjectRecord, NewEvent } from '../registry/registry.ts';
 import { withCondition } from '../registry/registry.ts';
-import type { Condition, Driver, Instance, InstanceSpec, Manifest } from '../core/types.ts';
+import type { Condition, Driver, Instance, InstanceSpec, Manifest, DriverLayout } from '../core/types.ts';
 
 export interface InstanceDeps extends ProvisionContext {
   registry: Registry;
   driver: Driver;
-  driverName: string;
+  /** Where the driver's instances listen and read their schema (declared by the driver). */
+  layout: DriverLayout;
   log: Logger;
   backoff: Backoff;
   probe: (upstream: string) => Promise<Health>;
@@ -37,10 +38,8 @@ interface Ctx {
   actor: string;
 }
 
-const CONTAINER_SCHEMA_PATH = '/app/schema.ts';
-
 function portOf(deps: InstanceDeps, rec: ProjectRecord, m: Manifest): number {
-  return deps.driverName === 'process' ? rec.port! : m.runtime.port ?? 3000;
+  return instancePort(deps.layout, rec.port, m);
 }
 
 async function buildSpec(ctx: Ctx, rec: ProjectRecord, m: Manifest, specHash: string): Promise<InstanceSpec> {
@@ -52,11 +51,10 @@ async function buildSpec(ctx: Ctx, rec: ProjectRecord, m: Manifest, specHash: st
   const refs = secretRefsOf(deps, m);
   const values = await deps.secrets.getMany(Object.values(refs));
   const secrets = Object.fromEntries(Object.entries(refs).map(([name, ref]) => [name, values[ref]]));
-  const inContainer = deps.driverName !== 'process';
   const env = renderInstanceEnv({
     manifest: m, secrets, port,
-    schemaPath: inContainer ? CONTAINER_SCHEMA_PATH : schemaFilePath(deps.stateDir, rec.id),
-    host: inContainer ? '0.0.0.0' : '127.0.0.1',
+    schemaPath: deps.layout.schemaMount ?? schemaFilePath(deps.stateDir, rec.id),
+    host: deps.layout.host,
   });
   return {
     id: rec.id, commit: ctx.commit, image: m.runtime.image, command: m.runtime.command, env,
@@ -73,7 +71,7 @@ export interface Step {
 
 /** The spec hash an instance of `rec` running `m` with `schemaDigest` has. */
 export function specHashOf(deps: InstanceDeps, rec: ProjectRecord, m: Manifest, schemaDigest: string): string {
-  return instanceSpecHash({ manifest: m, schemaDigest, port: portOf(deps, rec, m), secretsVersion: rec.secretsVersion, driver: deps.driverName });
+  return instanceSpecHash({ manifest: m, schemaDigest, port: portOf(deps, rec, m), secretsVersion: rec.secretsVersion, driver: deps.layout.name });
 }
 
 /** Start the instance that does not run (new, back from stopped, exited, crashed): the driver call only. */
@@ -255,6 +253,6 @@ export function downStatus(ctx: Ctx, rec: ProjectRecord, why: 'stopped' | 'remov
 
 /** The driver is out of reach: instances are left as they are, and the status says so. */
 export function driverUnreachable(ctx: Ctx, rec: ProjectRecord): Step {
-  const c = { type: 'Reconciling' as const, status: false, reason: 'DriverUnreachable', message: `the ${ctx.deps.driverName} driver is unreachable; instances are left as they are` };
+  const c = { type: 'Reconciling' as const, status: false, reason: 'DriverUnreachable', message: `the ${ctx.deps.layout.name} driver is unreachable; instances are left as they are` };
   return { patch: { conditions: withCondition(rec.conditions, c) }, events: [] };
 }

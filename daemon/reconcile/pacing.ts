@@ -4,12 +4,12 @@ import type { Backoff } from '../core/backoff.ts';
 import { replaceKey } from './instance.ts';
 import { targetSpecHash, type Target } from '../core/plan.ts';
 import { deleteKey } from './delete.ts';
-import type { ActualProject, DesiredProject, Instance, ObservedInstance, Pacing, PlanInput } from '../core/types.ts';
+import type { ActualProject, DesiredProject, Instance, ObservedInstance, Pacing, PlanInput, DriverLayout } from '../core/types.ts';
 
 interface PacingDeps {
   backoff: Backoff;
   retries: Backoff;
-  driverName: string;
+  layout: DriverLayout;
   lastExit: Map<string, number | null>;
   now(): number;
 }
@@ -46,7 +46,7 @@ export function pacing(deps: PacingDeps, input: PlanInput, commit: string): Map<
     }
     const t = targetOf(d, a, bad.has(a.id));
     if (t && input.instances) {
-      const hash = targetSpecHash(a, t, deps.driverName)!;
+      const hash = targetSpecHash(a, t, deps.layout)!;
       // A spec other than the last one tried starts afresh: a fix committed during a crash loop does not wait it out.
       deps.backoff.forSpec(a.id, hash);
       deps.backoff.forSpec(replaceKey(a.id), hash);

@@ -36,7 +36,7 @@ export async function reconcile(deps: ReconcileDeps, observed: Observed): Promis
   const invalid = new Map(desired.invalid.map((p) => [p.id, p]));
   const actual = records.map(toActual);
   const input: PlanInput = {
-    desired: desired.projects, invalid: [...invalid.keys()], actual, driver: deps.driverName,
+    desired: desired.projects, invalid: [...invalid.keys()], actual, driver: deps.layout,
     instances: instances && observedInstances(deps, instances),
   };
   input.pacing = pacing(deps, input, desired.commit);
@@ -268,7 +268,7 @@ async function prepare(ctx: Ctx, rec: ProjectRecord, d: DesiredProject): Promise
 async function register(ctx: Ctx, d: DesiredProject, reason: string): Promise<ProjectRecord> {
   const { deps } = ctx;
   const db = databaseNames(d.id);
-  const port = deps.driverName === 'process' ? await allocatePort(deps) : null;
+  const port = deps.layout.hostPorts ? await allocatePort(deps) : null;
   const secretRefs = secretRefsOf(deps, d.manifest);
   await deps.registry.insert({
     id: d.id, manifest: d.manifest, displayName: d.manifest.displayName, hostname: d.manifest.hostname,

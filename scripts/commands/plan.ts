@@ -5,12 +5,13 @@ import { createCommitReader, resolveRev, schemaHistoryBefore, type FleetRead } f
 import { formatIssue } from '../../daemon/manifest/parse.ts';
 import { actualFromDesired, planFleet } from '../../daemon/core/plan.ts';
 import { formatPlanMarkdown, formatPlanText } from '../plan-format.ts';
-import type { Action, ActualProject, DesiredFleet } from '../../daemon/core/types.ts';
+import type { Action, ActualProject, DesiredFleet, DriverLayout } from '../../daemon/core/types.ts';
 import { readEnv } from '../../daemon/config/env.ts';
 import { createLogger, redactUrl } from '../../daemon/log.ts';
 import { registryUrlFor } from '../../daemon/postgres/resolve.ts';
 import { Registry } from '../../daemon/registry/registry.ts';
 import { toActual } from '../../daemon/registry/registry.ts';
+import { driverLayout } from '../../daemon/drivers/index.ts';
 
 /** `json` prints the actions themselves, for scripts and tests. */
 export type PlanFormat = 'text' | 'markdown' | 'json';
@@ -21,7 +22,7 @@ export type PlanFormat = 'text' | 'markdown' | 'json';
  * instance driver, so a changed instance spec shows as a restart.
  */
 export function runPlan(
-  desired: DesiredFleet, actual: ActualProject[], format: PlanFormat, title?: string, driver?: string,
+  desired: DesiredFleet, actual: ActualProject[], format: PlanFormat, title?: string, driver?: DriverLayout,
 ): { actions: Action[]; output: string } {
   const actions = planFleet({ desired: desired.projects, actual, invalid: desired.invalid.map((p) => p.id), driver });
   const output = format === 'markdown'
@@ -87,7 +88,7 @@ export async function registryPlan(repo: string, registry: Registry, headRev: st
   const records = await registry.list();
   const headSha = await resolveRev(repo, headRev);
   const head = await createCommitReader(repo).read(headSha);
-  const planned = runPlan(head, records.map(toActual), format, `Fleet plan: registry → ${short(headSha)}`, head.fleet?.driver ?? 'process');
+  const planned = runPlan(head, records.map(toActual), format, `Fleet plan: registry → ${short(headSha)}`, driverLayout(head.fleet?.driver ?? 'process', { network: head.fleet?.docker?.network }));
   return { ...planned, issues: headIssues(head) };
 }
 

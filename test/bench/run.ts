@@ -1,6 +1,7 @@
 // `npm run bench`: runs each benchmark in turn and prints its report. Not a test: numbers, no assertions.
 // Add a benchmark by appending a module here; `npm run bench -- <name>` runs only the ones named.
 import { gatewayBench } from './gateway.ts';
+import { validateBench } from './validate.ts';
 
 export interface Bench {
   name: string;
@@ -9,7 +10,7 @@ export interface Bench {
   run(): Promise<void>;
 }
 
-const benches: Bench[] = [gatewayBench];
+const benches: Bench[] = [validateBench, gatewayBench];
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);

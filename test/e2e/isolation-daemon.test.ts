@@ -77,7 +77,8 @@ describe('hostile project folders in a commit', () => {
     polling = false;
     await poller;
     expect(good.env).toEqual({ GREETING: 'hello' });
-    expect(slowest).toBeLessThan(1000);
+    // A hang guard, not a speed target: a large manifest used to stall the event loop (and /healthz) for 46 s.
+    expect(slowest).toBeLessThan(2000);
 
     await expect.poll(async () => (await invalidState(f))?.commit).toBe(c);
     const issues = new Map((await invalidState(f))!.projects.map((p) => [p.id, p.issues.join('\n')]));
