@@ -98,7 +98,7 @@ export class Daemon {
       secrets: opts.secrets, secretPrefix: opts.secretPrefix, sharedSecrets: opts.sharedSecrets ?? [], adminUrl: opts.adminUrl, instanceDbHost: opts.instanceDbHost,
       stateDir: opts.stateDir, repoUrl: opts.repoUrl, portBase: opts.portBase ?? 4100, backupDir: opts.backupDir ?? join(opts.stateDir, 'backups'),
       backoff: new Backoff(opts.backoff), retries: new Backoff(opts.backoff), probe: opts.probe ?? ((u) => probeReady(u)), lastExit,
-      provisioned: new Map(), readyWaitMs: opts.readyWaitMs ?? 5000, now: () => Date.now(),
+      readyWaitMs: opts.readyWaitMs ?? 5000, now: () => Date.now(),
       provisionProject: (id, o) => provisionProject(this.deps, id, o),
     };
     opts.driver.onExit?.((id, code) => {

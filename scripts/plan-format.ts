@@ -3,12 +3,12 @@ import type { Action, InvalidProject } from '../daemon/core/types.ts';
 import { formatIssue } from '../daemon/manifest/parse.ts';
 
 /**
- * One symbol per project line: `+` create or start, `~` update or schema update, `∓` restart (the instance is
+ * One symbol per project line: `+` create or start, `~` update, schema update or provision (role and database), `∓` restart (the instance is
  * replaced or started again after a crash), `-` stop, `!` delete, `…` wait (backoff: nothing changes this pass).
  * When a project has several actions the most consequential one picks the symbol.
  */
 const SYMBOL: Record<Exclude<Action['kind'], 'noop'>, string> = {
-  create: '+', start: '+', update: '~', schema_update: '~', restart: '∓', stop: '-', delete: '!', wait: '…',
+  create: '+', provision: '~', start: '+', update: '~', schema_update: '~', restart: '∓', stop: '-', delete: '!', wait: '…',
 };
 // A restart next to an update keeps `~` (the update is its cause; its reason is on the line): `∓` marks a restart
 // alone (a crash, a secret rotation).
@@ -42,7 +42,7 @@ export function projectLines(actions: Action[]): ProjectLine[] {
 export function summary(actions: Action[]): string {
   const count = (kinds: Action['kind'][]) => new Set(actions.filter((a) => kinds.includes(a.kind)).map((a) => a.id)).size;
   return `Plan: ${count(['create'])} to create, ${count(['start'])} to start, ` +
-    `${count(['update', 'schema_update'])} to update, ${count(['stop'])} to stop, ${count(['delete'])} to delete` +
+    `${count(['update', 'schema_update', 'provision'])} to update, ${count(['stop'])} to stop, ${count(['delete'])} to delete` +
     (count(['restart']) ? `, ${count(['restart'])} to restart.` : '.');
 }
 

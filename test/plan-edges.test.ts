@@ -189,8 +189,17 @@ describe('actualFromDesired', () => {
     const [a] = actualFromDesired([desired('blog', { state })]);
     expect(a).toEqual({
       id: 'blog', status, desiredState, manifest: manifest('blog', { state }), schemaDigest: sha256(SCHEMA),
-      schemaVersion: COMMIT, schemaHistory: [], present: true,
+      schemaVersion: COMMIT, schemaHistory: [], present: true, provisioned: 20,
     });
+  });
+
+  it('records the connection limit a commit provisions, so commit-to-commit plans show its change', () => {
+    const [a] = actualFromDesired([desired('blog', { resources: { connections: 5 } })]);
+    expect(a.provisioned).toBe(5);
+    const next = desired('blog', { resources: { connections: 9 } });
+    expect(plan([next], [a]).filter((x) => x.kind === 'provision')).toEqual([
+      { kind: 'provision', id: 'blog', connections: 9, reason: 'connection limit 5 → 9' },
+    ]);
   });
 
   it('takes the schema history given per id', () => {
@@ -303,5 +312,34 @@ describe('plan edges: the instance check (instances observed, backoff pacing)', 
     expect(targetSpecHash(row({ port: 4101 }), target, DOCKER)).toBe(targetSpecHash(row({ port: 4102 }), target, DOCKER));
     expect(targetSpecHash(row({ port: null, secretsVersion: undefined }), target, PROCESS))
       .toBe(targetSpecHash(row({ port: 0, secretsVersion: 0 }), target, PROCESS));
+  });
+});
+
+describe('plan edges: is provisioning planned?', () => {
+  const base = () => actualFromDesired([desired('blog')])[0];
+  it.each<[string, number | null | undefined, Partial<Manifest>, Action[]]>([
+    ['recorded with the same limit: no', 20, {}, []],
+    ['unknown (a row from before provisioning was recorded, as a test builds it): no', undefined, {}, []],
+    ['never provisioned (null): yes, role, database and secrets', null, {}, [{ kind: 'provision', id: 'blog', connections: 20, reason: 'role, database and secrets' }]],
+    ['the limit changed: yes', 20, { resources: { connections: 50 } }, [{ kind: 'provision', id: 'blog', connections: 50, reason: 'connection limit 20 → 50' }]],
+    ['state stopped, never provisioned: yes (the database exists for a stopped project too)', null, { state: 'stopped' }, [{ kind: 'provision', id: 'blog', connections: 20, reason: 'role, database and secrets' }]],
+  ])('%s', (_name, provisioned, over, want) => {
+    const a = { ...base(), provisioned };
+    const got = plan([desired('blog', over)], [a]).filter((x) => x.kind === 'provision');
+    expect(got).toEqual(want);
+  });
+
+  it('a new project is provisioned by its create, a deleted or invalid one never', () => {
+    expect(plan([desired('blog')], []).map((x) => x.kind)).toEqual(['create']);
+    const a = { ...base(), provisioned: null };
+    expect(plan([desired('blog', { state: 'deleted', deletion: { confirm: 'blog' } })], [a]).map((x) => x.kind)).toEqual(['delete']);
+    expect(plan([], [a], ['blog']).map((x) => x.kind)).toEqual(['noop']);
+  });
+
+  it('provision comes before start in a plan, and inverts to itself', () => {
+    const a = { ...base(), provisioned: null, desiredState: 'stopped' as const, status: 'stopped' as const };
+    expect(plan([desired('blog')], [a]).map((x) => x.kind)).toEqual(['provision', 'start']);
+    const p: Action = { kind: 'provision', id: 'blog', connections: 9, reason: 'r' };
+    expect(inverse(p)).toEqual({ ...p, reason: 'inverse of: r' });
   });
 });

@@ -9,12 +9,12 @@ export const UPDATE_FIELDS = [
 ] as const satisfies readonly (keyof Manifest)[];
 
 const KIND_ORDER: Record<Action['kind'], number> = {
-  create: 0, start: 1, update: 2, schema_update: 3, restart: 4, stop: 5, delete: 6, wait: 7, noop: 8,
+  create: 0, provision: 1, start: 2, update: 3, schema_update: 4, restart: 5, stop: 6, delete: 7, wait: 8, noop: 9,
 };
 
 /**
  * Sort order of a plan, which is also the order the daemon executes a project's actions in: by project id, then
- * create, start, update, schema_update, restart, stop, delete, wait, noop.
+ * create, provision, start, update, schema_update, restart, stop, delete, wait, noop.
  */
 export function compareActions(a: Action, b: Action): number {
   if (a.id !== b.id) return a.id < b.id ? -1 : 1;
@@ -89,6 +89,13 @@ function specChanges(a: ActualProject, t: Target): string {
   return fields.length ? fields.join(', ') : 'secrets or port';
 }
 
+/** A project role's Postgres connection limit when the manifest names none. */
+export const DEFAULT_CONNECTIONS = 20;
+
+export function connectionsOf(m: Manifest): number {
+  return m.resources?.connections ?? DEFAULT_CONNECTIONS;
+}
+
 /** Actions for a project that exists in git and (maybe) in the registry. */
 function planPresent(d: DesiredProject, a: ActualProject | undefined, input: PlanInput): Action[] {
   const id = d.id;
@@ -113,6 +120,13 @@ function planPresent(d: DesiredProject, a: ActualProject | undefined, input: Pla
   }
   const actions: Action[] = [];
   const wantsRunning = state === 'running';
+  // Role, database and secrets: done once and recorded (a daemon restart does not redo them); again when the
+  // connection limit changes. A new project's provisioning is part of its create.
+  const connections = connectionsOf(d.manifest);
+  if (a.provisioned !== undefined && a.provisioned !== connections) {
+    const reason = a.provisioned === null ? 'role, database and secrets' : `connection limit ${a.provisioned} → ${connections}`;
+    actions.push({ kind: 'provision', id, connections, reason });
+  }
   // Back from stopped or from a removed folder: a change of desired state, recorded once as `start`.
   const wasDown = !a.present || a.desiredState === 'stopped';
   if (wantsRunning && wasDown) {
@@ -202,6 +216,7 @@ export function actualFromDesired(desired: DesiredProject[], history: Record<str
       schemaVersion: d.commit,
       schemaHistory: history[d.id] ?? [],
       present: true,
+      provisioned: connectionsOf(d.manifest),
     };
   });
 }
@@ -219,6 +234,7 @@ export function inverse(action: Action): Action {
   switch (action.kind) {
     case 'create': return { kind: 'stop', id, removed: true, reason: `inverse of: ${action.reason}` };
     case 'start': return { kind: 'stop', id, removed: false, reason: `inverse of: ${action.reason}` };
+    case 'provision': return { ...action, reason: `inverse of: ${action.reason}` };
     case 'stop':
       return action.removed
         ? { kind: 'create', id, reason: `inverse of: ${action.reason}` }

@@ -129,6 +129,8 @@ export interface ActualProject {
   port?: number | null;
   secretsVersion?: number;
   upstream?: string | null;
+  /** Connection limit the project's role was provisioned with; null: not provisioned yet; undefined: unknown. */
+  provisioned?: number | null;
 }
 
 /** What the driver reports for one project's instance, as far as the plan needs it. */
@@ -168,6 +170,8 @@ export interface PlanInput {
 
 export type Action =
   | { kind: 'create'; id: string; reason: string }
+  /** Role, database and secrets made to match (new to this registry, or resources.connections changed). */
+  | { kind: 'provision'; id: string; reason: string; connections: number }
   | { kind: 'start'; id: string; reason: string }
   | { kind: 'update'; id: string; reason: string; changes: string[] }
   | { kind: 'schema_update'; id: string; reason: string; revert: boolean }

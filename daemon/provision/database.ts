@@ -9,11 +9,10 @@ import { spawn } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FleetError, type ErrorCode } from '../core/errors.ts';
+import { DEFAULT_CONNECTIONS } from '../core/plan.ts';
 import { REGISTRY_DATABASE } from '../postgres/resolve.ts';
 import { isConnectionError } from '../registry/registry.ts';
 
-/** Connections a project's role may hold at once when the manifest says nothing (`resources.connections`). */
-export const DEFAULT_CONNECTION_LIMIT = 20;
 const PROJECT_ID = /^[a-z][a-z0-9_]{0,39}$/;
 /** Never a project's database, whatever a caller passes. */
 const CONTROL_PLANE = new Set(['postgres', 'template0', 'template1', REGISTRY_DATABASE]);
@@ -126,12 +125,12 @@ async function provesPassword(adminUrl: string, db: ProjectDatabase, password: s
 }
 
 export interface EnsureOptions {
-  /** CONNECTION LIMIT of the project's role (default DEFAULT_CONNECTION_LIMIT). */
+  /** CONNECTION LIMIT of the project's role (default: the core's DEFAULT_CONNECTIONS). */
   connectionLimit?: number;
 }
 
 export async function ensureDatabase(adminUrl: string, db: ProjectDatabase, password: string, opts: EnsureOptions = {}): Promise<{ created: boolean }> {
-  const limit = opts.connectionLimit ?? DEFAULT_CONNECTION_LIMIT;
+  const limit = opts.connectionLimit ?? DEFAULT_CONNECTIONS;
   if (!Number.isInteger(limit) || limit < 1) {
     throw new FleetError('PROVISION', `the connection limit of ${db.project} must be a whole number of at least 1, not ${limit}`, { project: db.project });
   }

@@ -35,7 +35,6 @@ async function attemptDelete(ctx: ReconcileContext, rec: ProjectRecord, d: Desir
     for (const ref of Object.values(rec.secretRefs)) {
       if (ref.startsWith(`${deps.secretPrefix}/${rec.id}/`)) await deps.secrets.delete(ref);
     }
-    deps.provisioned.delete(rec.id);
     detail.dropped = db.database;
   } else {
     detail.databaseKept = rec.databaseName;
@@ -47,7 +46,11 @@ async function attemptDelete(ctx: ReconcileContext, rec: ProjectRecord, d: Desir
     : `state: deleted; instance stopped, database ${rec.databaseName} kept (dropDatabase is not set)`;
   const conditions = downConditions(rec.conditions, 'deleted', message);
   return {
-    patch: { status: 'deleted', desiredState: 'stopped', upstream: null, lastHealth: null, conditions, manifest: d.manifest, observedCommit: ctx.commit, appliedCommit: ctx.commit },
+    patch: {
+      status: 'deleted', desiredState: 'stopped', upstream: null, lastHealth: null, conditions, manifest: d.manifest, observedCommit: ctx.commit, appliedCommit: ctx.commit,
+      // Dropped: a project created again under this id is provisioned anew.
+      ...(detail.dropped ? { provisionedConnections: null } : {}),
+    },
     events: [{ action: 'delete', actor: ctx.actor, commit: ctx.commit, detail }],
   };
 }

@@ -22,8 +22,6 @@ export interface InstanceDeps extends ProvisionContext {
   /** Last exit code per project, as the driver reported it. */
   lastExit: Map<string, number | null>;
   /** Projects whose database and secrets were checked during this daemon run. */
-  /** Projects provisioned this run, with the connection limit their role got. */
-  provisioned: Map<string, number>;
   provisionProject(id: string, opts?: { connectionLimit?: number }): Promise<{ databaseCreated: boolean }>;
   /** How long one pass waits for a just-started instance to answer /ready before moving on. */
   readyWaitMs: number;

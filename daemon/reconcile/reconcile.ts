@@ -2,12 +2,12 @@
 // converge every project. A failing project records its error and the others go on.
 import { createServer } from 'node:net';
 import { FleetError, describe, isFleetError } from '../core/errors.ts';
-import { planFleet, type Target } from '../core/plan.ts';
+import { connectionsOf, planFleet, type Target } from '../core/plan.ts';
 import { observedInstances, pacing, targetOf } from './pacing.ts';
 import { canonicalJson } from '../core/canonical.ts';
 import type { Action, DesiredFleet, DesiredProject, Instance, InvalidProject, Manifest, PlanInput } from '../core/types.ts';
 import { Registry, lastManifest, toActual, withCondition, type NewEvent, type ProjectRecord } from '../registry/registry.ts';
-import { DEFAULT_CONNECTION_LIMIT, databaseNames } from '../provision/database.ts';
+import { databaseNames } from '../provision/database.ts';
 import { materializeSchema, secretRefsOf } from '../provision/project.ts';
 import {
   downStatus, driverUnreachable, instanceStatus, keepServing, replaceInstance, specHashOf, startInstance,
@@ -178,7 +178,15 @@ async function startTarget(x: Exec): Promise<Instance | null> {
 /** One handler per action kind: the executor of the plan. */
 const HANDLERS: { [K in Action['kind']]: Handler<K> } = {
   // Registered already (step 2); a running project's first instance starts with it.
-  create: async (x) => { await startTarget(x); },
+  // Registered already (step 2); its role, database and secrets, then its first instance.
+  create: async (x) => {
+    if (x.d && x.d.manifest.state !== 'deleted') await provision(x, connectionsOf(x.d.manifest));
+    await startTarget(x);
+  },
+  provision: async (x, a) => {
+    await provision(x, a.connections);
+    x.w.events.push(event(x, a));
+  },
   start: async (x, a) => {
     const inst = await startTarget(x);
     x.w.events.push(event(x, a, inst ? { specHash: inst.specHash, upstream: inst.upstream } : {}));
@@ -237,18 +245,20 @@ const HANDLERS: { [K in Action['kind']]: Handler<K> } = {
   noop: async () => {},
 };
 
+/** Secrets, role and database made to match, and recorded: the plan provisions only what the row says is not. */
+async function provision(x: Exec, connections: number): Promise<void> {
+  const { ctx, w } = x;
+  const { databaseCreated } = await ctx.deps.provisionProject(w.rec!.id, { connectionLimit: connections });
+  const events: NewEvent[] = databaseCreated
+    ? [{ action: 'database_created', actor: ctx.actor, commit: ctx.commit, detail: { database: w.rec!.databaseName } }] : [];
+  apply(w, { patch: { provisionedConnections: connections }, events });
+}
+
 /** Database, schema file and the manifest as the row's desired state: what git says, every pass. */
 async function prepare(ctx: Ctx, rec: ProjectRecord, d: DesiredProject): Promise<Step> {
   const { deps } = ctx;
   const m = d.manifest;
   const events: NewEvent[] = [];
-  // Secrets, role and database: checked once per daemon run (and when the connection limit changes), then trusted.
-  const connectionLimit = m.resources.connections ?? DEFAULT_CONNECTION_LIMIT;
-  if (deps.provisioned.get(rec.id) !== connectionLimit) {
-    const { databaseCreated } = await deps.provisionProject(rec.id, { connectionLimit });
-    deps.provisioned.set(rec.id, connectionLimit);
-    if (databaseCreated) events.push({ action: 'database_created', actor: ctx.actor, commit: ctx.commit, detail: { database: rec.databaseName } });
-  }
   // schema.ts at the pinned commit, written only when its content changed.
   materializeSchema(deps.stateDir, rec.id, d.schema.content);
   const patch: Partial<ProjectRecord> = {

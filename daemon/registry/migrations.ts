@@ -50,4 +50,7 @@ export const migrations: string[] = [
     at    TIMESTAMPTZ NOT NULL DEFAULT now()
   );
   `,
+  // What provisioning gave the project's role (its connection limit); NULL until the role, database and secrets
+  // exist. Recorded so a daemon restart does not provision every project again.
+  `ALTER TABLE projects ADD COLUMN provisioned_connections INT`,
 ];

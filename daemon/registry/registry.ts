@@ -18,6 +18,8 @@ export interface ProjectRecord extends RegistryRow {
   specHash: string | null;
   secretsVersion: number;
   restarts: number;
+  /** Connection limit the role was provisioned with; null until provisioned (or after its database was dropped). */
+  provisionedConnections: number | null;
   lastError: string | null;
   createdAt: string;
 }
@@ -39,7 +41,7 @@ const columns: Record<string, string> = {
   secretRefs: 'secret_refs', manifest: 'manifest', present: 'present', status: 'status',
   desiredState: 'desired_state', observedCommit: 'observed_commit', appliedCommit: 'applied_commit',
   specHash: 'spec_hash', secretsVersion: 'secrets_version', restarts: 'restarts', lastHealth: 'last_health',
-  conditions: 'conditions', lastError: 'last_error',
+  conditions: 'conditions', lastError: 'last_error', provisionedConnections: 'provisioned_connections',
 };
 const jsonColumns = new Set(['schema_ref', 'env', 'secret_refs', 'manifest', 'last_health', 'conditions']);
 
@@ -54,6 +56,7 @@ function toRecord(r: Record<string, any>): ProjectRecord {
     databaseUrlRef: r.database_url, databaseName: r.database_name, roleName: r.role_name, schemaRef: r.schema_ref,
     schemaHistory: r.schema_history ?? [], env: r.env ?? {}, present: r.present, specHash: r.spec_hash,
     secretsVersion: r.secrets_version, restarts: r.restarts, lastError: r.last_error,
+    provisionedConnections: r.provisioned_connections ?? null,
     createdAt: r.created_at?.toISOString?.() ?? String(r.created_at),
   };
 }
@@ -301,5 +304,6 @@ export function toActual(rec: ProjectRecord): ActualProject {
     id: rec.id, status: rec.status, desiredState: rec.desiredState, manifest: lastManifest(rec)!,
     schemaDigest: rec.schemaDigest, schemaVersion: rec.schemaVersion, schemaHistory: rec.schemaHistory, present: rec.present,
     specHash: rec.specHash, port: rec.port, secretsVersion: rec.secretsVersion, upstream: rec.upstream,
+    provisioned: rec.provisionedConnections,
   };
 }

@@ -12,7 +12,7 @@ import { writeProject } from '../harness/git.ts';
 
 const FLEET = fileURLToPath(new URL('../../scripts/fleet.js', import.meta.url));
 /** The events that change a project's state; `invalid`, `error` and `database_created` are status, not lifecycle. */
-const LIFECYCLE = new Set(['create', 'start', 'restart', 'update', 'schema_update', 'stop', 'delete']);
+const LIFECYCLE = new Set(['create', 'provision', 'start', 'restart', 'update', 'schema_update', 'stop', 'delete']);
 
 /** An always-healthy in-memory driver: every start is counted. */
 function testDriver() {
