@@ -94,13 +94,15 @@ export function renderContainer(spec: InstanceSpec, opts: RenderOptions): Contai
   };
 }
 
-/** Manifest env first, then what the contract needs to be consistent with the container (these win). */
+/**
+ * The environment the executor rendered (core/instance-spec.ts renderInstanceEnv), with the wiring this container
+ * really has pinned over it: the port it publishes, the mount it reads, the address its layout declares.
+ */
 function renderEnv(spec: InstanceSpec, opts: RenderOptions): string[] {
   const env: Record<string, string> = {
     ...spec.env,
     ATOMO_PROJECT_ID: spec.id,
-    // On the host's network, listen on loopback only: the gateway runs on the same host.
-    HOST: opts.network === 'host' ? '127.0.0.1' : '0.0.0.0',
+    HOST: dockerLayout(opts.network).host,
     PORT: String(spec.port),
     ATOMO_SCHEMA_PATH: opts.schemaMount,
   };
