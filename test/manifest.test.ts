@@ -247,8 +247,9 @@ describe('secret scope', () => {
       'projects/acme/project.yaml:8:10: /secrets/OTHER: may name only secrets under /ops/acme/ or ones fleet.yaml lists in ' +
       'sharedSecrets; store the value under /ops/acme/, or add the reference to sharedSecrets in fleet.yaml',
     ]);
+    // Another project's path stays its own even when fleet.yaml lists it (such a fleet.yaml is refused as well).
     const withOther = combineFleet('c0ffee', [check], { ...config!, sharedSecrets: ['/ops/shared/', '/ops/blog/KEY'] });
-    expect(withOther.invalid).toEqual([]);
+    expect(withOther.invalid[0].errors.map((e) => e.path)).toEqual(['/secrets/OTHER']);
     // Without fleet.yaml: prefix /atomo, so even the project's own /ops path is someone else's.
     expect(combineFleet('c0ffee', [check], null).invalid[0].errors.map((e) => e.path))
       .toEqual(['/secrets/SENTRY_DSN', '/secrets/OWN', '/secrets/OTHER']);

@@ -146,7 +146,12 @@ describe('secretRefAllowed at its edges', () => {
     ['sharing "/" shares nothing (it is not a valid path)', ['/'], 'acme', '/other/X', false],
     ['the fleet path is never shared', ['/atomo/'], 'acme', '/atomo/fleet/GIT_TOKEN', false],
     ['the fleet path is not a project of its own', [], 'fleet', '/atomo/fleet/GIT_TOKEN', false],
-    ['another project shared by folder', ['/atomo/'], 'acme', '/atomo/other/X', true],
+    // fleet.yaml is edited by pull request too: a share can never open one project's path to another.
+    ['another project shared by folder', ['/atomo/'], 'acme', '/atomo/other/X', false],
+    ['another project shared by its own folder', ['/atomo/other/'], 'acme', '/atomo/other/JWT_SECRET', false],
+    ['another project\'s secret shared exactly', ['/atomo/other/JWT_SECRET'], 'acme', '/atomo/other/JWT_SECRET', false],
+    ['the shared folder under the prefix', ['/atomo/shared/'], 'acme', '/atomo/shared/SENTRY_DSN', true],
+    ['an exact share under the shared folder', ['/atomo/shared/SENTRY_DSN'], 'acme', '/atomo/shared/SENTRY_DSN', true],
   ])('%s', (_name, shared, id, ref, allowed) => {
     expect(secretRefAllowed('/atomo', shared, id, ref as string)).toBe(allowed);
   });

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { DEFAULT_DOCKER_NETWORK } from '../config/defaults.ts';
 import { FleetError } from '../core/errors.ts';
-import { cleanPrefix, refProblem } from '../secrets/refs.ts';
+import { SHARED_SECRETS_ID, cleanPrefix, refProblem } from '../secrets/refs.ts';
 import type { FleetConfig, ValidationIssue } from '../core/types.ts';
 import { capIssues, decodeText, formatIssue, locate, type ParsedYaml } from './parse.ts';
 import { LIMITS } from './project.ts';
@@ -69,6 +69,10 @@ function sharedEntryProblem(entry: string, prefix: string, fleetRefs: string[]):
   const fleetPath = `${prefix}/fleet/`;
   if (entry.startsWith(fleetPath) || covers(fleetPath.slice(0, -1)) || fleetRefs.some(covers)) {
     return `would share the fleet's own secrets (admin URL, git token); share a narrower path such as ${prefix}/shared/`;
+  }
+  const sharedPath = `${prefix}/${SHARED_SECRETS_ID}/`;
+  if (entry.startsWith(`${prefix}/`) && !entry.startsWith(sharedPath)) {
+    return `is another project's path (${prefix}/<id>/ belongs to that project); put shared values under ${sharedPath}`;
   }
   return null;
 }

@@ -47,12 +47,14 @@ export function refProblem(ref: string): string | null {
 
 /** Secrets of the fleet itself (`<prefix>/fleet/...`: admin URL, git token): never readable by a project. */
 export const FLEET_SECRETS_ID = 'fleet';
+/** The one folder under the prefix fleet.yaml may share (`<prefix>/shared/...`); `shared` is a reserved id. */
+export const SHARED_SECRETS_ID = 'shared';
 
 /**
  * Whether a project may read the (already resolved, absolute) reference `resolvedRef`: only its own secrets,
  * under `<prefix>/<projectId>/`, or one fleet.yaml shares (`sharedSecrets`: an exact reference, or a path ending in
- * `/` that shares everything under it). Anything malformed (`..`, `//`, relative) is refused, and so is the fleet's
- * own path whatever is shared. Pure: validation and the daemon at runtime call the same function.
+ * `/` that shares everything under it). Anything malformed (`..`, `//`, relative) is refused, and so are the fleet's
+ * own path and other projects' paths whatever is shared: under the prefix only `<prefix>/shared/` can be shared. Pure: validation and the daemon at runtime call the same function.
  */
 export function secretRefAllowed(prefix: string, sharedSecrets: string[], projectId: string, resolvedRef: string): boolean {
   if (typeof resolvedRef !== 'string' || refProblem(resolvedRef) !== null) return false;
@@ -60,6 +62,8 @@ export function secretRefAllowed(prefix: string, sharedSecrets: string[], projec
   if (resolvedRef.startsWith(`${base}${FLEET_SECRETS_ID}/`)) return false;
   const own = `${base}${projectId}/`;
   if (projectId && resolvedRef.startsWith(own)) return true;
+  // Under the prefix, only <prefix>/shared/ can be shared: no entry opens another project's path to this one.
+  if (resolvedRef.startsWith(base) && !resolvedRef.startsWith(`${base}${SHARED_SECRETS_ID}/`)) return false;
   return sharedSecrets.some((entry) => entry.endsWith('/')
     ? resolvedRef.startsWith(entry) && refProblem(entry.slice(0, -1)) === null
     : resolvedRef === entry);
