@@ -19,13 +19,11 @@ import type { ReconcileContext as Ctx, ReconcileDeps } from './context.ts';
 
 export type { ReconcileContext, ReconcileDeps } from './context.ts';
 
-
 export interface Observed {
   desired: DesiredFleet;
   /** Author of the observed commit: the actor of the events it causes. */
   author: string;
 }
-
 
 export async function reconcile(deps: ReconcileDeps, observed: Observed): Promise<{ actions: Action[]; failed: string[] }> {
   const { desired } = observed;
@@ -44,11 +42,13 @@ export async function reconcile(deps: ReconcileDeps, observed: Observed): Promis
   const wanted = new Map(desired.projects.map((p) => [p.id, p]));
   const byId = new Map(records.map((r) => [r.id, r]));
   const ids = [...new Set([...wanted.keys(), ...byId.keys(), ...invalid.keys()])].sort();
+  const byProject = new Map<string, Action[]>();
+  for (const a of actions) byProject.set(a.id, [...(byProject.get(a.id) ?? []), a]);
   const failed: string[] = [];
   // 3. Execute each project's actions on its own: one failure never blocks the others.
   for (const id of ids) {
     const log = deps.log.child({ project: id, commit: desired.commit });
-    const ctx: Ctx = { deps, log, instances, commit: desired.commit, actor: observed.author, actions: actions.filter((a) => a.id === id) };
+    const ctx: Ctx = { deps, log, instances, commit: desired.commit, actor: observed.author, actions: byProject.get(id) ?? [] };
     const rec = byId.get(id);
     const w: Work = { rec: rec ?? null, orig: rec ?? null, patch: {}, events: [], started: null, statusDone: false };
     let error: unknown = null;
@@ -82,7 +82,6 @@ async function recordInvalid(deps: ReconcileDeps, desired: DesiredFleet): Promis
   for (const p of now) deps.log.warn({ project: p.id, commit: desired.commit }, `invalid manifest: ${p.issues.join('; ')}`);
   await deps.registry.setState('invalid', { commit: desired.commit, projects: now });
 }
-
 
 /** One project's pass: the row as the steps left it, and what they changed (committed once, at the end). */
 interface Work {
