@@ -2,37 +2,26 @@
 // polls it, and fetches at once when a signed push webhook arrives.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createHmac } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkFleetConfig } from '../../daemon/manifest/fleet-config.ts';
 import { createLocalSecretStore } from '../../daemon/secrets/local.ts';
 import { createFleet, type TestFleet } from '../harness/fleet.ts';
 import { DEFAULT_FLEET_YAML, writeProject } from '../harness/git.ts';
-import { startGitHttp } from '../harness/git-http.ts';
+import { startRemoteOrigin, type RemoteOrigin } from '../harness/git-http.ts';
 
 const TOKEN = 'tok-3f9a1c77e2d04b5e';
 const HOOK_SECRET = 'hook-secret-5b2e';
 let f: TestFleet;
-let root: string;
-let server: Awaited<ReturnType<typeof startGitHttp>>;
+let origin: RemoteOrigin;
 
 const sign = (body: string) => `sha256=${createHmac('sha256', HOOK_SECRET).update(body).digest('hex')}`;
-// Pushes must not block this process: the git server runs in it.
-const push = (args: string[] = []) =>
-  new Promise<void>((resolve, reject) => {
-    import('node:child_process').then(({ execFile }) =>
-      execFile('git', ['push', '-q', ...args, 'origin', 'main'], { cwd: f.repo.dir }, (err) => (err ? reject(err) : resolve())));
-  });
+const push = (args: string[] = []) => origin.push(args);
 
 beforeAll(async () => {
   f = await createFleet();
-  root = mkdtempSync(join(tmpdir(), 'fleet-remote-'));
-  execFileSync('git', ['init', '-q', '--bare', '-b', 'main', join(root, 'fleet.git')]);
-  server = await startGitHttp({ root, token: TOKEN });
-  const url = server.url('fleet.git');
-  f.repo.git('remote', 'add', 'origin', url.replace('http://', `http://x:${TOKEN}@`));
+  origin = await startRemoteOrigin(f.repo.dir, TOKEN);
+  const url = origin.url;
   writeProject(f.repo, 'blog');
   f.repo.commit('add blog');
   await push();
@@ -43,8 +32,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await f?.destroy();
-  await server?.stop();
-  rmSync(root, { recursive: true, force: true });
+  await origin?.destroy();
 });
 
 it('clones with the token from the secret store and converges the remote head', async () => {

@@ -2,9 +2,7 @@
 // last fetched commit (crashed instances restarted), the fleet carries a SourceUnavailable condition, and the
 // daemon logs once per change of that state, not once per pass.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { checkFleetConfig } from '../../daemon/manifest/fleet-config.ts';
@@ -13,20 +11,16 @@ import { bootstrapRemote } from '../../daemon/git/bootstrap.ts';
 import { createLogger } from '../../daemon/log.ts';
 import { createFleet, type TestFleet } from '../harness/fleet.ts';
 import { DEFAULT_FLEET_YAML, writeProject } from '../harness/git.ts';
-import { startGitHttp, type GitHttpServer } from '../harness/git-http.ts';
+import { startGitHttp, startRemoteOrigin, type RemoteOrigin } from '../harness/git-http.ts';
 import { pidNumber } from '../harness/instances.ts';
 
 const TOKEN = 'tok-91c2d0e5aa7f';
 let f: TestFleet;
-let root: string;
-let server: GitHttpServer;
+let origin: RemoteOrigin;
 let url: string;
 type SourceState = { ok: boolean; reason?: string; message?: string; commit?: string };
 
-// Pushes must not block this process: the git server runs in it.
-const push = () => new Promise<void>((resolve, reject) => {
-  execFile('git', ['push', '-q', 'origin', 'main'], { cwd: f.repo.dir }, (err) => (err ? reject(err) : resolve()));
-});
+const push = () => origin.push();
 const sourceState = () => f.running!.daemon.registry.getState<SourceState>('source');
 const logMessages = (re: RegExp) => f.logs.map((l) => JSON.parse(l) as { msg: string }).filter((l) => re.test(l.msg));
 const morePasses = async (n: number) => {
@@ -36,11 +30,8 @@ const morePasses = async (n: number) => {
 
 beforeAll(async () => {
   f = await createFleet();
-  root = mkdtempSync(join(tmpdir(), 'fleet-remote-down-'));
-  execFileSync('git', ['init', '-q', '--bare', '-b', 'main', join(root, 'fleet.git')]);
-  server = await startGitHttp({ root, token: TOKEN });
-  url = server.url('fleet.git');
-  f.repo.git('remote', 'add', 'origin', url.replace('http://', `http://x:${TOKEN}@`));
+  origin = await startRemoteOrigin(f.repo.dir, TOKEN);
+  url = origin.url;
   writeProject(f.repo, 'blog');
   f.repo.commit('add blog');
   await push();
@@ -52,8 +43,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await f?.destroy();
-  await server?.stop();
-  rmSync(root, { recursive: true, force: true });
+  await origin?.destroy();
 });
 
 it('fetches with the token named only by FLEET_GIT_TOKEN_SECRET, and the source is available', async () => {
@@ -63,8 +53,8 @@ it('fetches with the token named only by FLEET_GIT_TOKEN_SECRET, and the source 
 });
 
 it('remote unreachable: passes go on, a crashed instance is restarted, SourceUnavailable is set and logged once', async () => {
-  const port = server.port;
-  await server.stop();
+  const port = origin.server.port;
+  await origin.server.stop();
   await expect.poll(async () => (await sourceState())?.ok, { timeout: 15_000 }).toBe(false);
   const state = (await sourceState())!;
   expect(state).toMatchObject({ reason: 'SourceUnavailable', commit: f.repo.head() });
@@ -81,14 +71,14 @@ it('remote unreachable: passes go on, a crashed instance is restarted, SourceUna
   expect(f.running!.daemon.last.ok).toBe(true);
   expect(logMessages(/git source unavailable/)).toHaveLength(1);
   // A token that stops working (401) is a change of reason: one more line, still passes.
-  server = await startGitHttp({ root, token: 'another-token', port });
+  origin.server = await startGitHttp({ root: origin.root, token: 'another-token', port });
   await expect.poll(async () => (await sourceState())?.message, { timeout: 15_000 }).toMatch(/401|token/);
   await morePasses(5);
   expect(logMessages(/git source unavailable/)).toHaveLength(2);
   expect(f.logs.join('\n')).not.toContain(TOKEN);
   // Back: available again, one line, and a new commit is followed.
-  await server.stop();
-  server = await startGitHttp({ root, token: TOKEN, port });
+  await origin.server.stop();
+  origin.server = await startGitHttp({ root: origin.root, token: TOKEN, port });
   writeProject(f.repo, 'shop');
   const c = f.repo.commit('add shop');
   await push();
@@ -98,8 +88,8 @@ it('remote unreachable: passes go on, a crashed instance is restarted, SourceUna
 });
 
 it('a daemon starting while the remote is down reads fleet.yaml from its last fetched clone', async () => {
-  const port = server.port;
-  await server.stop();
+  const port = origin.server.port;
+  await origin.server.stop();
   try {
     const fleet = await bootstrapRemote({
       url, stateDir: f.stateDir, log: createLogger({ level: 'silent' }),
@@ -107,6 +97,6 @@ it('a daemon starting while the remote is down reads fleet.yaml from its last fe
     });
     expect(fleet.driver).toBe('process');
   } finally {
-    server = await startGitHttp({ root, token: TOKEN, port });
+    origin.server = await startGitHttp({ root: origin.root, token: TOKEN, port });
   }
 });

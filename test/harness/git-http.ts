@@ -1,6 +1,9 @@
 // A smart-HTTP git server on loopback for tests: node's http server in front of `git http-backend` (CGI).
 // Real git on both ends, pushes kept (unlike git-http-mock-server), optional Basic-auth token.
-import { spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { freePort } from './ports.ts';
 
@@ -131,4 +134,35 @@ function failResponse(res: ServerResponse, message: string): void {
     return;
   }
   res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`${message}\n`);
+}
+
+/** A bare `fleet.git` served over HTTP with a token, set as the test repo's `origin`, and a push that never blocks. */
+export interface RemoteOrigin {
+  root: string;
+  url: string;
+  server: GitHttpServer;
+  /** `git push origin main` (extra args first, e.g. --force), run asynchronously: the server lives in this process. */
+  push(args?: string[]): Promise<void>;
+  /** Stop the server and remove the bare repository. */
+  destroy(): Promise<void>;
+}
+
+export async function startRemoteOrigin(repoDir: string, token: string): Promise<RemoteOrigin> {
+  const root = mkdtempSync(join(tmpdir(), 'fleet-remote-'));
+  execFileSync('git', ['init', '-q', '--bare', '-b', 'main', join(root, 'fleet.git')]);
+  const origin: RemoteOrigin = {
+    root,
+    url: '',
+    server: await startGitHttp({ root, token }),
+    push: (args = []) => new Promise<void>((resolve, reject) => {
+      execFile('git', ['push', '-q', ...args, 'origin', 'main'], { cwd: repoDir }, (err) => (err ? reject(err) : resolve()));
+    }),
+    async destroy() {
+      await origin.server.stop();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+  origin.url = origin.server.url('fleet.git');
+  execFileSync('git', ['remote', 'add', 'origin', origin.url.replace('http://', `http://x:${token}@`)], { cwd: repoDir });
+  return origin;
 }
