@@ -45,6 +45,12 @@ export interface BootOptions {
   backupDir?: string;
   /** First port handed to process-driver instances (default 4100); parallel test fleets need their own range. */
   portBase?: number;
+  /** Do not start the pass loop: the caller runs `daemon.pass()` itself (benchmarks). */
+  manual?: boolean;
+  /** How many projects one pass converges side by side (default 8; FLEET_CONCURRENCY). */
+  concurrency?: number;
+  /** Milliseconds between health probe rounds (default 10 s; FLEET_HEALTH_INTERVAL). */
+  healthIntervalMs?: number;
 }
 
 export interface RunningDaemon {
@@ -83,6 +89,7 @@ export async function bootDaemon(o: BootOptions): Promise<RunningDaemon> {
     source, worktree: o.watchWorktree, driver, layout: driverLayout(fleet.driver, { network: fleet.docker?.network }), secrets, secretPrefix: fleet.secretStore.prefix, sharedSecrets: fleet.sharedSecrets,
     repoUrl: o.remoteUrl ?? resolve(o.repoDir), intervalMs: o.intervalMs, fetchIntervalMs: o.remoteUrl ? fleet.pollInterval * 1000 : 0,
     backoff: o.backoff, backupDir: o.backupDir, portBase: o.portBase, probe: o.probe,
+    concurrency: o.concurrency, healthIntervalMs: o.healthIntervalMs,
     gateway: caddyAdmin ? {
       caddy: createCaddyGateway({ adminUrl: caddyAdmin, log }), override: o.gatewayOverride,
       permissionUrl: fleet.gateway.onDemandTls ? `${http.url}/gateway/allow` : undefined,
@@ -92,7 +99,7 @@ export async function bootDaemon(o: BootOptions): Promise<RunningDaemon> {
   const watcher = o.watchWorktree ? watchWorktree(o.repoDir, () => daemon.kick()) : null;
   // A save right after start must not wait for the next poll.
   await watcher?.ready;
-  daemon.start();
+  if (!o.manual) daemon.start();
   log.info({ http: http.url, driver: fleet.driver, secretStore: fleet.secretStore.type, gateway: caddyAdmin ?? 'off' }, 'fleet daemon started');
   return {
     daemon, httpUrl: http.url, secrets, driver,

@@ -17,6 +17,9 @@ import type { FleetSecretStore } from './secrets/refs.ts';
 import type { Driver, DriverLayout, FleetConfig } from './core/types.ts';
 import { syncGateway, type GatewaySync } from './reconcile/gateway.ts';
 import { BackupScheduler } from './reconcile/backups.ts';
+import { HealthMonitor } from './reconcile/health.ts';
+import { reconcileState, type ReconcileState } from './reconcile/reconcile.ts';
+import type { ProjectRecord } from './registry/registry.ts';
 
 export interface DaemonOptions {
   log: Logger;
@@ -48,7 +51,18 @@ export interface DaemonOptions {
   backoff?: BackoffOptions;
   gateway?: GatewaySync | null;
   probe?: (upstream: string) => Promise<Health>;
+  /** How many projects one pass converges side by side. */
+  concurrency?: number;
+  /** Milliseconds between health probe rounds. */
+  healthIntervalMs?: number;
+  /** Milliseconds between full passes, which look at every project even when nothing it depends on changed. */
+  resyncMs?: number;
 }
+
+/** Defaults an operator of a few hundred projects on one host can keep. */
+export const DEFAULT_CONCURRENCY = 8;
+export const DEFAULT_HEALTH_INTERVAL_MS = 10_000;
+export const DEFAULT_RESYNC_MS = 10 * 60_000;
 
 /** Whether the tracked branch could be fetched; the fleet-wide `source` state in the registry. */
 export interface SourceState {
@@ -81,6 +95,14 @@ export class Daemon {
   private source: SourceState | null = null;
   /** The commit last written as `observed` (written once per commit, not every pass). */
   private recorded: string | null = null;
+  private readonly state: ReconcileState = reconcileState();
+  readonly health: HealthMonitor;
+  /** When the last full pass ran (every project looked at). */
+  private lastFull = 0;
+  /** The commit last read, and what it read: a pass on the same commit does not read git again. */
+  private lastRead: FleetRead | null = null;
+  /** What the gateway and the backup schedule were last synced from: rows unchanged → nothing to sync. */
+  private synced: { rows: ProjectRecord[] | null; fleet: FleetConfig | null; gatewayOk: boolean } = { rows: null, fleet: null, gatewayOk: false };
   /** The last pass's outcome, for /healthz and tests. */
   last: PassResult = { commit: null, ok: false };
   passes = 0;
@@ -90,14 +112,20 @@ export class Daemon {
     const log = opts.log;
     privateDir(opts.stateDir);
     privateDir(join(opts.stateDir, 'projects'));
-    this.registry = new Registry(opts.registryUrl, log.child({ component: 'registry' }));
+    const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
+    this.registry = new Registry(opts.registryUrl, log.child({ component: 'registry' }), { connections: concurrency + 2 });
+    const probe = opts.probe ?? ((u: string) => probeReady(u));
+    this.health = new HealthMonitor({
+      probe, intervalMs: opts.healthIntervalMs ?? DEFAULT_HEALTH_INTERVAL_MS, concurrency: 16, log,
+      onChange: () => this.kick(),
+    });
     const lastExit = new Map<string, number | null>();
     this.backups = new BackupScheduler({ adminUrl: opts.adminUrl, dir: opts.backupDir ?? join(opts.stateDir, 'backups'), registry: this.registry, log, retry: opts.backoff && { baseMs: opts.backoff.baseMs, capMs: opts.backoff.capMs } });
     this.deps = {
       registry: this.registry, driver: opts.driver, layout: opts.layout, log,
       secrets: opts.secrets, secretPrefix: opts.secretPrefix, sharedSecrets: opts.sharedSecrets ?? [], adminUrl: opts.adminUrl, instanceDbHost: opts.instanceDbHost,
       stateDir: opts.stateDir, repoUrl: opts.repoUrl, portBase: opts.portBase ?? 4100, backupDir: opts.backupDir ?? join(opts.stateDir, 'backups'),
-      backoff: new Backoff(opts.backoff), retries: new Backoff(opts.backoff), probe: opts.probe ?? ((u) => probeReady(u)), lastExit,
+      backoff: new Backoff(opts.backoff), retries: new Backoff(opts.backoff), probe, health: this.health, lastExit, concurrency,
       readyWaitMs: opts.readyWaitMs ?? 5000, now: () => Date.now(),
       provisionProject: (id, o) => provisionProject(this.deps, id, o),
     };
@@ -115,6 +143,7 @@ export class Daemon {
 
   start(): void {
     this.poller.start();
+    this.health.start();
   }
 
   /** Look again now (webhook, file save, instance exit). A kick during a pass gives exactly one more pass. */
@@ -125,6 +154,7 @@ export class Daemon {
 
   async stop(): Promise<void> {
     await this.poller.stop();
+    await this.health.stop();
     this.backups.stop();
     await this.opts.driver.close?.();
     await this.opts.source.close();
@@ -140,12 +170,23 @@ export class Daemon {
       if (!(await this.ready())) return (this.last = { commit: this.head?.commit ?? null, ok: false, error: 'waiting for the reconcile lock' });
       // 2. Follow the branch (fetch at most every poll interval, or when kicked by a webhook).
       const desired = await this.observe();
-      // 3. Converge projects, then the gateway from the registry.
-      const { failed } = await reconcile(this.deps, { desired, author: this.head?.author ?? 'fleet-daemon' });
-      // One read of the converged registry serves the backup schedule and the gateway.
+      // 3. Converge the projects whose inputs changed (all of them on a full pass), then the gateway.
+      const full = Date.now() - this.lastFull >= (this.opts.resyncMs ?? DEFAULT_RESYNC_MS);
+      if (full) this.lastFull = Date.now();
+      const { failed } = await reconcile(this.deps, { desired, author: this.head?.author ?? 'fleet-daemon' }, this.state, { full });
+      // One read of the converged registry serves the backup schedule, the health probes and the gateway.
       const rows = await this.registry.list();
-      this.backups.sync(rows);
-      const gateway = this.opts.gateway ? await syncGateway(this.opts.gateway, this.registry, rows, desired.fleet ?? this.lastFleet, log) : null;
+      const fleet = desired.fleet ?? this.lastFleet;
+      const changed = full || rows !== this.synced.rows || fleet !== this.synced.fleet;
+      if (changed) {
+        this.backups.sync(rows);
+        this.health.setTargets(probeTargets(rows));
+      }
+      // Nothing new for the gateway: one small request says whether Caddy still runs what was loaded.
+      const gw = this.opts.gateway;
+      const unchanged = gw && !changed && this.synced.gatewayOk && await gw.caddy.stillApplied().catch(() => false);
+      const gateway = gw && !unchanged ? await syncGateway(gw, this.registry, rows, fleet, log) : null;
+      this.synced = { rows: gateway ? await this.registry.list() : rows, fleet, gatewayOk: gateway ? gateway.ok : this.synced.gatewayOk };
       // 4. The gateway routes to the new instances now (or there is none): retire the ones they replaced. A failed
       //    load leaves Caddy on the old upstreams, so they stay until a pass loads the new ones.
       if (this.opts.driver.retire && (!gateway || gateway.ok)) {
@@ -220,7 +261,9 @@ export class Daemon {
         this.lastFetch = Date.now();
       }
     }
-    const read = this.opts.worktree ? await readWorktree(this.opts.source.dir) : await (this.reader ??= createCommitReader(this.opts.source.dir)).read(this.head.commit);
+    const same = !this.opts.worktree && this.lastRead?.commit === this.head.commit;
+    const read = same ? this.lastRead! : this.opts.worktree ? await readWorktree(this.opts.source.dir) : await (this.reader ??= createCommitReader(this.opts.source.dir)).read(this.head.commit);
+    this.lastRead = read;
     if (read.fleet) {
       this.lastFleet = read.fleet;
       this.deps.sharedSecrets = read.fleet.sharedSecrets ?? [];
@@ -228,4 +271,11 @@ export class Daemon {
     else if (read.fleetIssues.length && this.recorded !== read.commit) this.opts.log.warn({ issues: read.fleetIssues }, 'fleet.yaml is invalid at this commit; keeping the last valid one');
     return read;
   }
+}
+
+/** The instances the health monitor probes: those the registry routes to. */
+function probeTargets(rows: ProjectRecord[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const r of rows) if (r.upstream && r.present && r.desiredState === 'running' && r.status !== 'deleted') out.set(r.id, r.upstream);
+  return out;
 }

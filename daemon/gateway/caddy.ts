@@ -26,6 +26,12 @@ export interface CaddyGateway {
   current(): Promise<object | null>;
   /** Hash of the last config this client loaded or found already running (null before the first apply). */
   lastAppliedHash(): string | null;
+  /**
+   * Does Caddy still run the config this client last applied? One small request (the config's tag, an `@id` on its
+   * admin object), so a pass with nothing new for the gateway need not read and compare the whole config; a Caddy
+   * that restarted empty or was given another config answers no.
+   */
+  stillApplied(): Promise<boolean>;
 }
 
 /** Caddy answered a load with 4xx: the config is invalid (not: Caddy is down or failed on its side). */
@@ -85,15 +91,15 @@ export function createCaddyGateway(opts: { adminUrl: string; log: Logger; timeou
   }
 
   async function apply(config: object): Promise<{ changed: boolean }> {
-    const wanted = canonicalJson(config);
-    const hash = sha256(wanted);
+    const hash = sha256(canonicalJson(config));
+    const tagged = tag(config, hash);
     const running = await current();
-    if (running !== null && sha256(canonicalJson(running)) === hash) {
+    if (running !== null && canonicalJson(running) === canonicalJson(tagged)) {
       lastHash = hash;
       return { changed: false };
     }
     const started = Date.now();
-    const res = await call('POST', '/load', JSON.stringify(config));
+    const res = await call('POST', '/load', JSON.stringify(tagged));
     // Caddy keeps running the previous config when a load fails.
     if (res.status !== 200) throw loadError(res);
     log.debug({ hash: hash.slice(0, 12), ms: Date.now() - started, previous: lastHash?.slice(0, 12) ?? null }, 'gateway config loaded');
@@ -114,7 +120,21 @@ export function createCaddyGateway(opts: { adminUrl: string; log: Logger; timeou
     return new FleetError('GATEWAY', `Caddy admin API at ${base} failed to load the config (${res.status}): ${caddyMessage(res.text)}`);
   }
 
-  return { apply, check, current, lastAppliedHash: () => lastHash };
+  async function stillApplied(): Promise<boolean> {
+    if (!lastHash) return false;
+    const res = await call('GET', `/id/${tagId(lastHash)}`);
+    return res.status === 200;
+  }
+
+  return { apply, check, current, stillApplied, lastAppliedHash: () => lastHash };
+}
+
+const tagId = (hash: string) => `fleet-config-${hash.slice(0, 24)}`;
+
+/** The config with its tag: an `@id` on the admin object (small to fetch; a config without one is left as it is). */
+function tag(config: object, hash: string): object {
+  const c = config as Json;
+  return c.admin && typeof c.admin === 'object' ? { ...c, admin: { ...c.admin, '@id': tagId(hash) } } : c;
 }
 
 type Json = Record<string, any>;

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import git, { type TreeEntry } from 'isomorphic-git';
 import { FleetError } from '../core/errors.ts';
+import { mapLimit } from '../core/concurrency.ts';
 import type { DesiredFleet, FleetConfig, ValidationIssue } from '../core/types.ts';
 import { checkFleetConfig, type FleetConfigResult } from '../manifest/fleet-config.ts';
 import { LINK_MESSAGES, MAX_FOLDER_ENTRIES, checkProject, linkedFolder, type FolderProblem } from '../manifest/project.ts';
@@ -172,18 +173,6 @@ async function gitCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 /**
  * A revision → full commit sha, with isomorphic-git only: branch and tag names (local or remote, e.g.

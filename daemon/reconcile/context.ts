@@ -14,6 +14,8 @@ export interface ReconcileDeps extends InstanceDeps {
   backupDir: string;
   /** Pacing of operations that failed and must not be retried every pass (a guarded delete's backup). */
   retries: Backoff;
+  /** Projects converged side by side in one pass. */
+  concurrency: number;
 }
 
 /** One pass over one project: its logger, the instances seen at the pass's start, the commit and its author. */
@@ -24,4 +26,6 @@ export type ReconcileContext = {
   commit: string;
   actor: string;
   actions: Action[];
+  /** Ports held by projects, shared by the pass's registrations. */
+  ports: Set<number>;
 };

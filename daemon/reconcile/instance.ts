@@ -10,6 +10,7 @@ import { logDirOf, schemaFilePath, secretRefsOf, type ProvisionContext } from '.
 import type { Registry, ProjectRecord, NewEvent } from '../registry/registry.ts';
 import { withCondition } from '../registry/registry.ts';
 import type { Condition, Driver, Instance, InstanceSpec, Manifest, DriverLayout } from '../core/types.ts';
+import type { HealthMonitor } from './health.ts';
 
 export interface InstanceDeps extends ProvisionContext {
   registry: Registry;
@@ -19,6 +20,8 @@ export interface InstanceDeps extends ProvisionContext {
   log: Logger;
   backoff: Backoff;
   probe: (upstream: string) => Promise<Health>;
+  /** Instances' health, probed on its own interval; a pass reads it and probes only what it just started. */
+  health: HealthMonitor;
   /** Last exit code per project, as the driver reported it. */
   lastExit: Map<string, number | null>;
   /** Projects whose database and secrets were checked during this daemon run. */
@@ -83,8 +86,11 @@ export async function startInstance(ctx: Ctx, rec: ProjectRecord, m: Manifest, s
 /** Status of an instance that should run and runs: its /ready probe, as conditions. */
 export async function instanceStatus(ctx: Ctx, rec: ProjectRecord, inst: Instance, specHash: string, justStarted: boolean): Promise<Step> {
   const { deps } = ctx;
-  // Probe /ready; a just-started instance gets a short grace period within this pass.
-  const health = await probeWithGrace(deps, rec.id, inst.upstream, justStarted ? deps.readyWaitMs : 0);
+  // A just-started instance is waited for (its own start-to-ready time, bounded); any other's health is the
+  // monitor's, probed now only when it never was at this upstream (the first pass after a daemon start).
+  const health = justStarted
+    ? await deps.health.waitReady(rec.id, inst.upstream, deps.readyWaitMs, () => deps.lastExit.has(rec.id))
+    : deps.health.get(rec.id, inst.upstream) ?? await deps.health.probe(rec.id, inst.upstream);
   if (health.ok) deps.backoff.healthy(rec.id, deps.now());
   const converged = health.ok && inst.specHash === specHash;
   // A crash loop stays reported as stalled between attempts, until an attempt answers /ready.
@@ -183,7 +189,7 @@ export async function replaceInstance(ctx: Ctx, rec: ProjectRecord, m: Manifest,
 /** The old instance serves on: its health, with Degraded saying why the commit is not applied. */
 export async function keepServing(ctx: Ctx, rec: ProjectRecord, old: Instance, failure: string | null, events: NewEvent[]): Promise<Step> {
   const { deps } = ctx;
-  const health = await deps.probe(old.upstream);
+  const health = deps.health.get(rec.id, old.upstream) ?? await deps.health.probe(rec.id, old.upstream);
   const message = failure ?? rec.conditions.find((c) => c.type === 'Degraded' && c.status)?.message ?? 'the replacement did not become ready';
   const conditions: Omit<Condition, 'at'>[] = [
     { type: 'Degraded', status: true, reason: 'ReplacementNotReady', message },
@@ -199,16 +205,6 @@ export async function keepServing(ctx: Ctx, rec: ProjectRecord, old: Instance, f
     },
     events,
   };
-}
-
-async function probeWithGrace(deps: InstanceDeps, id: string, upstream: string, graceMs: number): Promise<Health> {
-  const until = deps.now() + graceMs;
-  for (;;) {
-    const h = await deps.probe(upstream);
-    // An instance that already exited will not become ready: stop waiting, so a crash loop never holds up the pass.
-    if (h.ok || deps.now() >= until || deps.lastExit.has(id)) return h;
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Conditions of a project whose instance does not run on purpose: nothing healthy left over, Ready says why. */

@@ -3,6 +3,7 @@
 import { createServer } from 'node:net';
 import { FleetError, describe, isFleetError } from '../core/errors.ts';
 import { connectionsOf, planFleet, type Target } from '../core/plan.ts';
+import { mapLimit } from '../core/concurrency.ts';
 import { observedInstances, pacing, targetOf } from './pacing.ts';
 import { canonicalJson } from '../core/canonical.ts';
 import type { Action, DesiredFleet, DesiredProject, Instance, InvalidProject, Manifest, PlanInput } from '../core/types.ts';
@@ -25,30 +26,85 @@ export interface Observed {
   author: string;
 }
 
-export async function reconcile(deps: ReconcileDeps, observed: Observed): Promise<{ actions: Action[]; failed: string[] }> {
+/**
+ * What the reconciler remembers between passes: the projects that are settled (their last pass planned nothing and
+ * changed nothing), with the inputs that pass saw. A settled project is looked at again only when one of its inputs
+ * changes (its folder at the commit, its row, its instance, its health) or on a full pass, so a pass costs what
+ * changed, not the size of the fleet. The plan of what is looked at is still made from everything it depends on.
+ */
+export interface ReconcileState {
+  settled: Map<string, Inputs>;
+  /** The invalid-folder list last recorded (fleet state `invalid`), to write it only when it changes. */
+  invalid?: string;
+}
+
+export function reconcileState(): ReconcileState {
+  return { settled: new Map() };
+}
+
+/** Everything one project's plan depends on, compared by identity (the reader, registry and monitor keep objects). */
+interface Inputs {
+  manifest: unknown;
+  schema: unknown;
+  invalid: string | undefined;
+  row: ProjectRecord | undefined;
+  instance: string;
+  health: unknown;
+}
+
+function sameInputs(a: Inputs | undefined, b: Inputs): boolean {
+  return !!a && a.manifest === b.manifest && a.schema === b.schema && a.invalid === b.invalid && a.row === b.row
+    && a.instance === b.instance && a.health === b.health;
+}
+
+export async function reconcile(deps: ReconcileDeps, observed: Observed, state: ReconcileState = reconcileState(), opts: { full?: boolean } = {}): Promise<{ actions: Action[]; failed: string[]; looked: number }> {
   const { desired } = observed;
-  // 1. What the registry says is deployed, and what actually runs (found afresh, not remembered).
+  // 1. What the registry says is deployed (cached while nobody writes), and what actually runs (found afresh).
   const records = await deps.registry.list();
   const instances = await listInstances(deps);
-  // 2. The plan: pure, from git, the registry, the instances and the backoff's pacing. It decides every step.
+  const seen = instances && observedInstances(deps, instances);
   const invalid = new Map(desired.invalid.map((p) => [p.id, p]));
-  const actual = records.map(toActual);
+  const wanted = new Map(desired.projects.map((p) => [p.id, p]));
+  const byId = new Map(records.map((r) => [r.id, r]));
+  const inputsOf = (id: string): Inputs => {
+    const d = wanted.get(id);
+    const o = seen?.get(id);
+    const i = instances?.get(id);
+    const row = byId.get(id);
+    return {
+      manifest: d?.manifest, schema: d?.schema, row,
+      invalid: invalid.has(id) ? JSON.stringify(invalid.get(id)!.errors) : undefined,
+      instance: !seen ? 'unreachable' : o ? `${o.running}|${o.specHash}|${o.exitCode}|${i?.upstream}|${i?.ref}` : '',
+      health: i && deps.health.get(id, i.upstream),
+    };
+  };
+  if (opts.full) state.settled.clear();
+  const ids: string[] = [];
+  const inputs = new Map<string, Inputs>();
+  for (const id of new Set([...wanted.keys(), ...byId.keys(), ...invalid.keys()])) {
+    const now = inputsOf(id);
+    if (sameInputs(state.settled.get(id), now)) continue;
+    ids.push(id);
+    inputs.set(id, now);
+  }
+  ids.sort();
+  // 2. The plan of the projects to look at: pure, from git, the registry, the instances and the backoff's pacing.
+  const look = new Set(ids);
   const input: PlanInput = {
-    desired: desired.projects, invalid: [...invalid.keys()], actual, driver: deps.layout,
-    instances: instances && observedInstances(deps, instances),
+    desired: desired.projects.filter((p) => look.has(p.id)), invalid: [...invalid.keys()].filter((id) => look.has(id)),
+    actual: ids.flatMap((id) => (byId.has(id) ? [toActual(byId.get(id)!)] : [])), driver: deps.layout, instances: seen,
   };
   input.pacing = pacing(deps, input, desired.commit);
   const actions = planFleet(input);
-  const wanted = new Map(desired.projects.map((p) => [p.id, p]));
-  const byId = new Map(records.map((r) => [r.id, r]));
-  const ids = [...new Set([...wanted.keys(), ...byId.keys(), ...invalid.keys()])].sort();
   const byProject = new Map<string, Action[]>();
   for (const a of actions) byProject.set(a.id, [...(byProject.get(a.id) ?? []), a]);
   const failed: string[] = [];
-  // 3. Execute each project's actions on its own: one failure never blocks the others.
-  for (const id of ids) {
+  const ports = new Set(records.flatMap((r) => (r.port === null ? [] : [r.port])));
+  let lost: unknown = null;
+  // 3. Each project's actions on its own, `concurrency` projects side by side: one failure never blocks the others.
+  await mapLimit(ids, deps.concurrency, async (id) => {
     const log = deps.log.child({ project: id, commit: desired.commit });
-    const ctx: Ctx = { deps, log, instances, commit: desired.commit, actor: observed.author, actions: byProject.get(id) ?? [] };
+    const ctx: Ctx = { deps, log, instances, commit: desired.commit, actor: observed.author, actions: byProject.get(id) ?? [], ports };
     const rec = byId.get(id);
     const w: Work = { rec: rec ?? null, orig: rec ?? null, patch: {}, events: [], started: null, statusDone: false };
     let error: unknown = null;
@@ -60,27 +116,37 @@ export async function reconcile(deps: ReconcileDeps, observed: Observed): Promis
       if (w.rec) apply(w, failureStep(w.rec, err));
     }
     // 4. What the steps changed, committed once for the project, in one transaction.
+    let wrote = false;
     try {
-      await commit(deps.registry, w);
+      wrote = await commit(deps.registry, w);
     } catch (err) {
       error ??= err;
     }
+    // Settled: nothing planned, nothing changed, nothing failed. Its inputs are what this pass saw.
+    const quiet = !error && !wrote && !w.started && ctx.actions.every((a) => a.kind === 'noop');
+    if (quiet) state.settled.set(id, inputs.get(id)!);
+    else state.settled.delete(id);
     if (error) {
       failed.push(id);
-      if (isFleetError(error, 'POSTGRES_UNREACHABLE') && !byId.has(id)) throw error;
+      if (isFleetError(error, 'POSTGRES_UNREACHABLE') && !byId.has(id)) lost ??= error;
     }
-  }
-  await recordInvalid(deps, desired);
-  return { actions, failed };
+  });
+  if (lost) throw lost;
+  await recordInvalid(deps, desired, state);
+  return { actions, failed: failed.sort(), looked: ids.length };
 }
 
 /** The fleet-wide list of invalid project folders at this commit, also those never registered (no row to hold it). */
-async function recordInvalid(deps: ReconcileDeps, desired: DesiredFleet): Promise<void> {
+async function recordInvalid(deps: ReconcileDeps, desired: DesiredFleet, state: ReconcileState): Promise<void> {
   const now = desired.invalid.map((p) => ({ id: p.id, issues: p.errors.slice(0, 5).map(formatIssue) }));
+  const text = JSON.stringify(now);
+  if (state.invalid === text) return;
   const prev = await deps.registry.getState<{ commit: string; projects: typeof now }>('invalid');
-  if (prev && JSON.stringify(prev.projects) === JSON.stringify(now)) return;
-  for (const p of now) deps.log.warn({ project: p.id, commit: desired.commit }, `invalid manifest: ${p.issues.join('; ')}`);
-  await deps.registry.setState('invalid', { commit: desired.commit, projects: now });
+  if (!prev || JSON.stringify(prev.projects) !== text) {
+    for (const p of now) deps.log.warn({ project: p.id, commit: desired.commit }, `invalid manifest: ${p.issues.join('; ')}`);
+    await deps.registry.setState('invalid', { commit: desired.commit, projects: now });
+  }
+  state.invalid = text;
 }
 
 /** One project's pass: the row as the steps left it, and what they changed (committed once, at the end). */
@@ -104,13 +170,16 @@ function apply(w: Work, step: Step): void {
   }
 }
 
-async function commit(registry: Registry, w: Work): Promise<void> {
-  if (!w.orig && !w.rec) return;
+/** Write what the steps changed; whether anything was written. */
+async function commit(registry: Registry, w: Work): Promise<boolean> {
+  if (!w.orig && !w.rec) return false;
   const base = w.orig ?? w.rec!;
   // Most passes change nothing: write only what differs, so a quiet fleet does not rewrite every row.
   const current: Record<string, unknown> = { ...base, manifest: lastManifest(base) };
   const patch = Object.fromEntries(Object.entries(w.patch).filter(([k, v]) => canonicalJson(v) !== canonicalJson(current[k])));
-  if (Object.keys(patch).length || w.events.length) await registry.updateWithEvents(base.id, patch, w.events);
+  if (!Object.keys(patch).length && !w.events.length) return false;
+  await registry.updateWithEvents(base.id, patch, w.events);
+  return true;
 }
 
 async function listInstances(deps: ReconcileDeps): Promise<Map<string, Instance> | null> {
@@ -277,7 +346,7 @@ async function prepare(ctx: Ctx, rec: ProjectRecord, d: DesiredProject): Promise
 async function register(ctx: Ctx, d: DesiredProject, reason: string): Promise<ProjectRecord> {
   const { deps } = ctx;
   const db = databaseNames(d.id);
-  const port = deps.layout.hostPorts ? await allocatePort(deps) : null;
+  const port = deps.layout.hostPorts ? await allocatePort(deps, ctx.ports) : null;
   const secretRefs = secretRefsOf(deps, d.manifest);
   await deps.registry.insert({
     id: d.id, manifest: d.manifest, displayName: d.manifest.displayName, hostname: d.manifest.hostname,
@@ -289,12 +358,17 @@ async function register(ctx: Ctx, d: DesiredProject, reason: string): Promise<Pr
   return (await deps.registry.get(d.id))!;
 }
 
-/** A stable port: the first from portBase that no project holds and nothing on this host listens on. */
-async function allocatePort(deps: ReconcileDeps): Promise<number> {
-  const used = await deps.registry.usedPorts();
-  let port = deps.portBase;
-  while (used.has(port) || !(await portFree(port))) port += 1;
-  return port;
+/**
+ * A stable port: the first from portBase that no project holds and nothing on this host listens on. `used` is the
+ * pass's set (read once from the registry): a port is taken in it before the check, so side-by-side registrations
+ * never pick the same one.
+ */
+async function allocatePort(deps: ReconcileDeps, used: Set<number>): Promise<number> {
+  for (let port = deps.portBase; ; port++) {
+    if (used.has(port)) continue;
+    used.add(port);
+    if (await portFree(port)) return port;
+  }
 }
 
 function portFree(port: number): Promise<boolean> {

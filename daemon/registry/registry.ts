@@ -22,6 +22,8 @@ export interface ProjectRecord extends RegistryRow {
   provisionedConnections: number | null;
   lastError: string | null;
   createdAt: string;
+  /** The row version (Postgres xmin) this record was read at: a write by anyone changes it. */
+  version?: string;
 }
 
 export interface ProjectEvent {
@@ -58,7 +60,24 @@ function toRecord(r: Record<string, any>): ProjectRecord {
     secretsVersion: r.secrets_version, restarts: r.restarts, lastError: r.last_error,
     provisionedConnections: r.provisioned_connections ?? null,
     createdAt: r.created_at?.toISOString?.() ?? String(r.created_at),
+    ...(r.xmin !== undefined ? { version: String(r.xmin) } : {}),
   };
+}
+
+/** A row as read, with the manifest kept for a removed project too (see lastManifest). */
+function readRecord(r: Record<string, any>): ProjectRecord {
+  return Object.assign(toRecord(r), { _manifest: r.manifest as Manifest });
+}
+
+/** The fingerprint of a set of rows: how many, and the sum of their versions (any write changes it). */
+function fingerprintOf(versions: Iterable<string | undefined>): string {
+  let n = 0;
+  let sum = 0n;
+  for (const v of versions) {
+    n++;
+    sum += BigInt(v ?? 0);
+  }
+  return `${n}:${sum}`;
 }
 
 /** The last applied manifest, also for a removed project (whose RegistryRow.manifest is null). */
@@ -82,12 +101,21 @@ function eventParams(projectId: string, e: NewEvent): unknown[] {
 // A fixed advisory-lock key: "one daemon reconciles at a time" for this registry database.
 const LOCK_KEY = 0x61746f6d; // "atom"
 
+const ROW = '*, xmin::text AS xmin';
+
 export class Registry {
   private readonly pool: pg.Pool;
   private lockClient: pg.Client | null = null;
+  /**
+   * The rows as last read or written through this client, in id order. `list()` returns it as long as the table's
+   * fingerprint (row count and sum of row versions) matches, so a quiet fleet costs one small query, not a read of
+   * every row; a write by anyone else (the CLI, another daemon) changes the fingerprint and the rows are read again.
+   * The same array and row objects are returned while nothing changed: callers may compare them by identity.
+   */
+  private cache: { rows: ProjectRecord[]; fingerprint: string } | null = null;
 
-  constructor(readonly url: string, private readonly log: Logger) {
-    this.pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 5000 });
+  constructor(readonly url: string, private readonly log: Logger, opts: { connections?: number } = {}) {
+    this.pool = new pg.Pool({ connectionString: url, max: opts.connections ?? 4, connectionTimeoutMillis: 5000 });
     // An idle client losing its server must not crash the daemon: the next query reports it.
     this.pool.on('error', (err) => this.log.warn({ err: { message: err.message } }, 'registry connection lost'));
   }
@@ -181,13 +209,29 @@ export class Registry {
   }
 
   async list(): Promise<ProjectRecord[]> {
-    const { rows } = await this.query('SELECT * FROM projects ORDER BY id');
-    return rows.map((r) => Object.assign(toRecord(r), { _manifest: r.manifest as Manifest }));
+    if (this.cache) {
+      const { rows: [r] } = await this.query(`SELECT count(*)::text || ':' || coalesce(sum(xmin::text::numeric), 0)::text AS fp FROM projects`);
+      if (r.fp === this.cache.fingerprint) return this.cache.rows;
+    }
+    const { rows } = await this.query(`SELECT ${ROW} FROM projects ORDER BY id`);
+    const records = rows.map(readRecord);
+    this.cache = { rows: records, fingerprint: fingerprintOf(records.map((x) => x.version)) };
+    return records;
   }
 
   async get(id: string): Promise<ProjectRecord | null> {
-    const { rows } = await this.query('SELECT * FROM projects WHERE id = $1', [id]);
-    return rows[0] ? Object.assign(toRecord(rows[0]), { _manifest: rows[0].manifest as Manifest }) : null;
+    const { rows } = await this.query(`SELECT ${ROW} FROM projects WHERE id = $1`, [id]);
+    return rows[0] ? readRecord(rows[0]) : null;
+  }
+
+  /** A row this client just wrote, as the database returned it: the cache follows without reading the table. */
+  private cached(r: Record<string, any> | undefined): void {
+    if (!this.cache || !r) return;
+    const rec = readRecord(r);
+    const rows = this.cache.rows.filter((x) => x.id !== rec.id);
+    const i = rows.findIndex((x) => x.id > rec.id);
+    rows.splice(i < 0 ? rows.length : i, 0, rec);
+    this.cache = { rows, fingerprint: fingerprintOf(rows.map((x) => x.version)) };
   }
 
   /**
@@ -199,10 +243,13 @@ export class Registry {
     const names = ['id', ...entries.map(([k]) => columns[k])];
     const values = [rec.id, ...entries.map(([k, v]) => encode(columns[k], v))];
     const ph = values.map((_, i) => `$${i + 1}`).join(', ');
+    let written: Record<string, any> | undefined;
     await this.transaction(async (client) => {
-      const { rowCount } = await client.query(`INSERT INTO projects (${names.join(', ')}) VALUES (${ph}) ON CONFLICT (id) DO NOTHING`, values);
+      const { rowCount, rows } = await client.query(`INSERT INTO projects (${names.join(', ')}) VALUES (${ph}) ON CONFLICT (id) DO NOTHING RETURNING ${ROW}`, values);
       if (rowCount) for (const e of events) await client.query(INSERT_EVENT, eventParams(rec.id, e));
+      written = rows[0];
     });
+    this.cached(written);
   }
 
   async update(id: string, patch: Partial<ProjectRecord>): Promise<void> {
@@ -213,14 +260,16 @@ export class Registry {
   async updateWithEvents(id: string, patch: Partial<ProjectRecord>, events: NewEvent[]): Promise<void> {
     const entries = Object.entries(patch).filter(([k, v]) => columns[k] && v !== undefined);
     if (entries.length === 0 && events.length === 0) return;
+    let written: Record<string, any> | undefined;
     await this.transaction(async (client) => {
       if (entries.length > 0) {
         const sets = entries.map(([k], i) => `${columns[k]} = $${i + 2}`);
         const values = entries.map(([k, v]) => encode(columns[k], v));
-        await client.query(`UPDATE projects SET ${sets.join(', ')}, updated_at = now() WHERE id = $1`, [id, ...values]);
+        written = (await client.query(`UPDATE projects SET ${sets.join(', ')}, updated_at = now() WHERE id = $1 RETURNING ${ROW}`, [id, ...values])).rows[0];
       }
       for (const e of events) await client.query(INSERT_EVENT, eventParams(id, e));
     });
+    this.cached(written);
   }
 
   private async transaction(fn: (client: pg.PoolClient) => Promise<void>): Promise<void> {

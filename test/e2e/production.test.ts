@@ -275,12 +275,15 @@ describe('production faults', () => {
   it('a secret reference to a missing parameter: SECRET_MISSING on that project, then a put converges it', async () => {
     const shopBefore = await runningContainer(SHOP);
     const blogBefore = await runningContainer(BLOG);
+    const blogRow = (await f.project(BLOG))!;
     project(SHOP, { env: { GREETING: 'hello' }, secrets: { STRIPE_KEY: 'stripe' } });
     const c = f.repo.commit('shop: needs a stripe key');
     const shop = await f.until(SHOP, (p) => p.observedCommit === c && reason(p, 'Reconciling')?.reason === 'SECRET_MISSING');
     expect(shop.lastError).toContain(`/atomo/${SHOP}/stripe`);
     expect(await runningContainer(SHOP)).toBe(shopBefore); // the last good instance keeps serving
-    await f.until(BLOG, (p) => p.appliedCommit === c && p.status === 'running');
+    // The commit does not touch blog's folder: its row and its container stay as they were.
+    const blog = (await f.project(BLOG))!;
+    expect([blog.status, blog.appliedCommit]).toEqual(['running', blogRow.appliedCommit]);
     expect(await runningContainer(BLOG)).toBe(blogBefore);
     const key = `sk_test_${run}_not_for_logs`;
     await f.running!.secrets.put(`/atomo/${SHOP}/stripe`, key);
