@@ -41,6 +41,7 @@ describe('readEnv', () => {
     },
     { name: 'HTTP port 0 picks a free port', env: { FLEET_HTTP_PORT: '0' }, expect: { httpPort: 0 } },
     { name: 'fractional interval', env: { FLEET_INTERVAL: '0.3' }, expect: { interval: 0.3 } },
+    { name: 'concurrency and health interval', env: { FLEET_CONCURRENCY: '16', FLEET_HEALTH_INTERVAL: '2.5' }, expect: { concurrency: 16, healthInterval: 2.5 } },
     { name: 'port bounds', env: { FLEET_PORT_BASE: '65535', FLEET_PG_PORT: '1', FLEET_HTTP_PORT: '65535' }, expect: { portBase: 65535, pgPort: 1, httpPort: 65535 } },
     { name: 'other variables are ignored', env: { PATH: '/bin', FLEET_DEBUG: '1', HOME: '/root' }, expect: {} },
   ])('$name', (c) => {
@@ -64,6 +65,10 @@ describe('readEnv', () => {
     ['FLEET_INTERVAL', '0', /seconds/],
     ['FLEET_INTERVAL', 'five', /seconds/],
     ['FLEET_INTERVAL', 'Infinity', /seconds/],
+    ['FLEET_CONCURRENCY', '0', /1 to 64/],
+    ['FLEET_CONCURRENCY', '65', /1 to 64/],
+    ['FLEET_CONCURRENCY', '2.5', /1 to 64/],
+    ['FLEET_HEALTH_INTERVAL', '0', /seconds/],
     ['LOG_LEVEL', 'loud', /trace, debug, info, warn, error, fatal, silent/],
     ['FLEET_SECRET_STORE', 'vault', /local or ssm/],
     ['FLEET_SECRET_PREFIX', 'atomo', /absolute parameter path/],

@@ -28,6 +28,10 @@ export interface FleetEnv {
   readonly interval: number;
   /** FLEET_PORT_BASE: first process-driver instance port; unset: the daemon's default. */
   readonly portBase?: number;
+  /** FLEET_CONCURRENCY: projects one pass converges side by side (default 8). */
+  readonly concurrency?: number;
+  /** FLEET_HEALTH_INTERVAL: seconds between health probe rounds (default 10). */
+  readonly healthInterval?: number;
   /** FLEET_PG_PORT: the embedded Postgres. */
   readonly pgPort: number;
   /** LOG_LEVEL. */
@@ -52,6 +56,10 @@ export function readEnv(env: Source = process.env): FleetEnv {
     return raw === undefined ? fallback : parseNumber(name, raw, rule);
   };
   const portBase = get('FLEET_PORT_BASE');
+  const optional = (name: string, rule: NumberRule) => {
+    const raw = get(name);
+    return raw === undefined ? undefined : parseNumber(name, raw, rule);
+  };
   const fleetEnv: FleetEnv = {
     repoUrl: get('FLEET_REPO_URL'),
     registryUrl: get('FLEET_REGISTRY_URL'),
@@ -61,6 +69,8 @@ export function readEnv(env: Source = process.env): FleetEnv {
     httpHost: get('FLEET_HTTP_HOST'),
     interval: num('FLEET_INTERVAL', 'seconds', DEFAULT_INTERVAL_SECONDS),
     portBase: portBase === undefined ? undefined : parseNumber('FLEET_PORT_BASE', portBase, 'port'),
+    concurrency: optional('FLEET_CONCURRENCY', 'concurrency'),
+    healthInterval: optional('FLEET_HEALTH_INTERVAL', 'seconds'),
     pgPort: num('FLEET_PG_PORT', 'port', DEFAULT_PG_PORT),
     logLevel: oneOf('LOG_LEVEL', get('LOG_LEVEL'), LOG_LEVELS, 'info'),
     secretStore: oneOf('FLEET_SECRET_STORE', get('FLEET_SECRET_STORE'), SECRET_STORES, 'ssm'),
@@ -86,6 +96,7 @@ const NUMBER_RULES = {
   listenPort: { what: 'a port number (0-65535; 0 picks a free one)', integer: true, min: 0, max: 65535 },
   port: { what: 'a port number (1-65535)', integer: true, min: 1, max: 65535 },
   seconds: { what: 'a number of seconds above 0, such as 5 or 0.5', integer: false, min: Number.MIN_VALUE, max: Number.MAX_VALUE },
+  concurrency: { what: 'a whole number from 1 to 64', integer: true, min: 1, max: 64 },
 } as const;
 export type NumberRule = keyof typeof NUMBER_RULES;
 

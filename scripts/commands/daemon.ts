@@ -59,6 +59,7 @@ const command: Command = {
       log, repoDir, remoteUrl, gitTokenSecret: env.gitTokenSecret, fleet, stateDir, registryUrl: dbs.registryUrl, adminUrl: dbs.adminUrl, httpPort,
       // First port of process-driver instances (default 4100): a second fleet on the same machine needs another.
       httpHost: env.httpHost, portBase: env.portBase,
+      concurrency: env.concurrency, healthIntervalMs: env.healthInterval === undefined ? undefined : env.healthInterval * 1000,
       intervalMs: intervalSec * 1000, watchWorktree: v['watch-worktree'] === true, secrets,
       caddyAdmin: noGateway ? null : fleet.gateway.admin,
       webhookSecret: fleet.git?.webhookSecret ? await secrets.get(fleet.git.webhookSecret) : undefined,
