@@ -76,6 +76,8 @@ export interface SourceState {
 export interface PassResult {
   commit: string | null;
   ok: boolean;
+  /** Projects the pass looked at (the others were settled and unchanged). */
+  looked?: number;
   error?: string;
 }
 
@@ -161,8 +163,8 @@ export class Daemon {
     await this.registry.close();
   }
 
-  /** One pass. Never throws: the outcome is logged, recorded and returned. */
-  async pass(): Promise<PassResult> {
+  /** One pass (`full`: look at every project, as the periodic resync does). Never throws: the outcome is logged, recorded and returned. */
+  async pass(opts: { full?: boolean } = {}): Promise<PassResult> {
     const log = this.opts.log;
     this.passes += 1;
     try {
@@ -171,9 +173,9 @@ export class Daemon {
       // 2. Follow the branch (fetch at most every poll interval, or when kicked by a webhook).
       const desired = await this.observe();
       // 3. Converge the projects whose inputs changed (all of them on a full pass), then the gateway.
-      const full = Date.now() - this.lastFull >= (this.opts.resyncMs ?? DEFAULT_RESYNC_MS);
+      const full = opts.full || Date.now() - this.lastFull >= (this.opts.resyncMs ?? DEFAULT_RESYNC_MS);
       if (full) this.lastFull = Date.now();
-      const { failed } = await reconcile(this.deps, { desired, author: this.head?.author ?? 'fleet-daemon' }, this.state, { full });
+      const { failed, looked } = await reconcile(this.deps, { desired, author: this.head?.author ?? 'fleet-daemon' }, this.state, { full });
       // One read of the converged registry serves the backup schedule, the health probes and the gateway.
       const rows = await this.registry.list();
       const fleet = desired.fleet ?? this.lastFleet;
@@ -197,7 +199,7 @@ export class Daemon {
         await this.registry.setState('observed', { commit: desired.commit, at: new Date().toISOString() });
         this.recorded = desired.commit;
       }
-      this.last = { commit: desired.commit, ok: failed.length === 0, ...(failed.length ? { error: `not converged: ${failed.join(', ')}` } : {}) };
+      this.last = { commit: desired.commit, ok: failed.length === 0, looked, ...(failed.length ? { error: `not converged: ${failed.join(', ')}` } : {}) };
       return this.last;
     } catch (err) {
       const message = describe(err);

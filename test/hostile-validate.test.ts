@@ -75,15 +75,13 @@ describe('hostile project folders in one repository', () => {
     for (const p of hostile) expectHostileRefused(p, lines, 'fleet validate');
     for (const id of VALID) expect(linesOf(lines, id)).toEqual([]);
     expect(run.stderr).toContain(`${hostile.length} project(s) invalid, ${VALID.length} valid`);
-    expect(run.ms).toBeLessThan(20_000);
   }, 60_000);
 
   let fromCommit: FleetRead;
-  it('the commit reader (the daemon) refuses every hostile folder, each read well under 5 s', async () => {
+  it('the commit reader (the daemon) refuses every hostile folder (a stall fails the test timeout; speed is measured by npm run bench -- validate)', async () => {
     const reader = createCommitReader(r.dir);
     const first = await timed(() => reader.read('HEAD'));
     fromCommit = first.value;
-    expect(first.ms).toBeLessThan(5_000);
     expect(fromCommit.projects.map((p) => p.id)).toEqual(VALID);
     expect(fromCommit.fleetIssues).toEqual([]);
     expect(fromCommit.invalid.map((p) => p.id).sort()).toEqual(hostile.map((p) => p.id).sort());
@@ -95,12 +93,10 @@ describe('hostile project folders in one repository', () => {
     const lines = fromCommit.invalid.flatMap((p) => p.errors.map(formatIssue));
     for (const p of hostile) expectHostileRefused(p, lines, 'commit reader');
     const again = await timed(() => reader.read('HEAD'));
-    expect(again.ms).toBeLessThan(5_000);
   }, 30_000);
 
   it('the worktree and the commit agree', async () => {
     const fromDisk = await timed(() => readWorktree(r.dir));
-    expect(fromDisk.ms).toBeLessThan(5_000);
     expect(fromDisk.value.invalid).toEqual(fromCommit.invalid);
     expect(fromDisk.value.projects.map((p) => ({ ...p, commit: '' }))).toEqual(fromCommit.projects.map((p) => ({ ...p, commit: '' })));
   }, 30_000);
@@ -110,9 +106,7 @@ describe('hostile fleet.yaml', () => {
   const cases = hostileFleetYamls(SEED, 80);
 
   it.each(cases.map((c) => [c.name, c] as const))('%s → fleetIssues naming fleet.yaml', (_name, c) => {
-    const start = performance.now();
     const { config, issues } = checkFleetConfig(c.text);
-    expect(performance.now() - start).toBeLessThan(1_000);
     expect(config).toBeNull();
     const lines = issues.map(formatIssue);
     for (const line of lines) expect(line).toMatch(/^fleet\.yaml(:\d+:\d+)?: /);
@@ -132,7 +126,6 @@ describe('hostile fleet.yaml', () => {
         const fromCommit = await timed(() => reader.read('HEAD'));
         const fromDisk = await timed(() => readWorktree(r.dir));
         for (const [mode, read] of [['commit', fromCommit], ['worktree', fromDisk]] as const) {
-          expect(read.ms, `${mode}: ${c.name}`).toBeLessThan(5_000);
           expect(read.value.fleet, `${mode}: ${c.name}`).toBeNull();
           expect(read.value.fleetIssues.map(formatIssue).some((l) => c.expect.test(l)), `${mode}: ${c.name}`).toBe(true);
           expect(read.value.projects.map((p) => p.id), `${mode}: ${c.name}`).toEqual(['alpha']);

@@ -82,7 +82,7 @@ export interface DesiredProject {
   id: string;
   manifest: Manifest;
   schema: { path: string; content: string; digest: string };
-  /** The commit this desired state was read at. */
+  /** The commit this desired state was read at (a later commit that changed neither projects/ nor fleet.yaml reuses the read). */
   commit: string;
 }
 

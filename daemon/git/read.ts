@@ -54,6 +54,7 @@ export function createCommitReader(repoDir: string): CommitReader {
   const fleets = new Map<string, { result: ReturnType<typeof checkFleetConfig>; used: number }>();
   const stats: ReaderStats = { projectParses: 0, fleetParses: 0, reads: 0 };
   let generation = 0;
+  let last: { key: string; read: FleetRead } | null = null;
 
   async function readProject(entry: TreeEntry): Promise<ProjectCheck | undefined> {
     const folder = entry.path;
@@ -107,6 +108,10 @@ export function createCommitReader(repoDir: string): CommitReader {
       return (await git.readTree({ ...loc, oid: c.tree, cache })).tree;
     });
     const projectsEntry = root.find((e) => e.path === 'projects');
+    const fleetEntry = root.find((e) => e.path === 'fleet.yaml' && e.type === 'blob');
+    // Neither projects/ nor fleet.yaml changed (a README commit): the fleet read is the last one, at this commit.
+    const key = `${projectsEntry?.mode}:${projectsEntry?.oid}\0${fleetEntry?.mode}:${fleetEntry?.oid}`;
+    if (last?.key === key) return { ...last.read, commit };
     const layoutIssues: ValidationIssue[] = projectsEntry && projectsEntry.type !== 'tree' ? [{
       file: 'projects', path: '',
       message: projectsEntry.mode === SYMLINK ? LINK_MESSAGES.symlinkFolder('projects') : LINK_MESSAGES.notFolder,
@@ -116,11 +121,13 @@ export function createCommitReader(repoDir: string): CommitReader {
         .filter((e) => !e.path.startsWith('.'))
       : [];
     const checks = (await mapLimit(folders, 16, readProject)).filter((c): c is ProjectCheck => c !== undefined);
-    const fleet = await readFleet(root.find((e) => e.path === 'fleet.yaml' && e.type === 'blob'));
+    const fleet = await readFleet(fleetEntry);
     prune();
-    return {
+    const read = {
       ...combineFleet(commit, checks, fleet.config), fleet: fleet.config, fleetIssues: [...layoutIssues, ...fleet.issues],
     };
+    last = { key, read };
+    return read;
   }
 
   // Keep what the last two reads used: the daemon reads consecutive commits, `fleet plan` reads base and head.

@@ -228,10 +228,20 @@ export class Registry {
   private cached(r: Record<string, any> | undefined): void {
     if (!this.cache || !r) return;
     const rec = readRecord(r);
-    const rows = this.cache.rows.filter((x) => x.id !== rec.id);
-    const i = rows.findIndex((x) => x.id > rec.id);
-    rows.splice(i < 0 ? rows.length : i, 0, rec);
-    this.cache = { rows, fingerprint: fingerprintOf(rows.map((x) => x.version)) };
+    const rows = [...this.cache.rows];
+    // Rows are in id order: find the place by binary search, so a pass writing many rows stays linear.
+    let lo = 0;
+    let hi = rows.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (rows[mid].id < rec.id) lo = mid + 1;
+      else hi = mid;
+    }
+    const old = rows[lo]?.id === rec.id ? rows[lo] : null;
+    rows.splice(lo, old ? 1 : 0, rec);
+    const [n, sum] = this.cache.fingerprint.split(':');
+    const next = BigInt(sum) - BigInt(old?.version ?? 0) + BigInt(rec.version ?? 0);
+    this.cache = { rows, fingerprint: `${Number(n) + (old ? 0 : 1)}:${next}` };
   }
 
   /**
