@@ -5,7 +5,8 @@ import pino from 'pino';
 import { createCaddyGateway } from '../../daemon/gateway/caddy.ts';
 import { renderCaddyConfig } from '../../daemon/gateway/render.ts';
 import type { FleetConfig, RegistryRow } from '../../daemon/core/types.ts';
-import { startCaddy } from '../harness/caddy.ts';
+import { startCaddy, type TestCaddy } from '../harness/caddy.ts';
+import { quick, report, reportValues, sample, type Row } from './lib.ts';
 import type { Bench } from './run.ts';
 
 const REQUESTS = 2000;
@@ -26,7 +27,7 @@ function rows(n: number, upstream: string): RegistryRow[] {
   }));
 }
 
-interface Series { p50: number; p99: number; count: number; status: number }
+interface Series { min: number; p50: number; p99: number; count: number; status: number }
 interface Target { port: number; headers: Record<string, string> }
 
 /**
@@ -62,7 +63,7 @@ async function measure(targets: Target[]): Promise<Series[]> {
   return times.map((t, i) => {
     t.sort((a, b) => a - b);
     const at = (q: number) => t[Math.min(t.length - 1, Math.floor(q * t.length))];
-    return { p50: at(0.5), p99: at(0.99), count: t.length, status: status[i] };
+    return { min: t[0], p50: at(0.5), p99: at(0.99), count: t.length, status: status[i] };
   });
 }
 
@@ -108,11 +109,110 @@ async function run(): Promise<void> {
       );
     }
     console.log(`(${REQUESTS} requests per column and row, blocks of ${BLOCK} in turn, after ${WARMUP} warm-up requests each)`);
+    await caseTable(small, large, n);
+    await routeChange(small, large, upstreamPort);
   } finally {
     await small.stop();
     await large.stop();
     await new Promise((done) => upstreamServer.close(done));
   }
+}
+
+/** Target of every case row: p50 through 1,000 projects at most 15% over p50 through 1 project. */
+const CASE_TARGET = 1.15;
+
+/**
+ * Host case: the same middle host spelled exact, UPPER and Mixed, through 1,000 projects vs through 1 (the same
+ * spelling of that Caddy's only host). All six series are measured together, interleaved in blocks.
+ */
+async function caseTable(small: TestCaddy, large: TestCaddy, n: number): Promise<void> {
+  const mid = n / 2;
+  const spellings: [string, (s: string) => string][] = [
+    ['exact case', (h) => h],
+    ['UPPER CASE', (h) => h.toUpperCase()],
+    ['Mixed Case', (h) => h.split('.').map((part, i) => (i % 2 === 0 ? part.toUpperCase() : part[0].toUpperCase() + part.slice(1))).join('.')],
+  ];
+  const targets = spellings.flatMap(([, spell]) => [
+    { port: small.httpPort, headers: { host: spell('p0.bench.test') } },
+    { port: large.httpPort, headers: { host: spell(`p${mid}.bench.test`) } },
+  ]);
+  const series = await measure(targets);
+  // The tables are in ms (as every bench table); the notes spell the µs.
+  const toSample = (s: Series) => ({ min: s.min / 1000, median: s.p50 / 1000, repeats: s.count });
+  const rows: Row[] = spellings.map(([name], i) => {
+    const a = series[2 * i];
+    const b = series[2 * i + 1];
+    const ratio = b.p50 / a.p50;
+    const bad = [a, b].filter((s) => s.status !== 200).map((s) => s.status);
+    return {
+      fleet: `${n.toLocaleString('en')} projects`,
+      measured: `${name} ${targets[2 * i + 1].headers.host}`,
+      m: toSample(b),
+      reference: `1 project, ${targets[2 * i].headers.host}`,
+      r: toSample(a),
+      ratio,
+      target: `≤ ${CASE_TARGET}`,
+      ok: ratio <= CASE_TARGET && bad.length === 0,
+      note: `${name}: p50 ${b.p50.toFixed(0)} µs vs ${a.p50.toFixed(0)} µs, p99 ${b.p99.toFixed(0)} µs vs ${a.p99.toFixed(0)} µs`
+        + (bad.length ? `; status ${a.status}/${b.status}, not 200` : ''),
+    };
+  });
+  report({ figure: 'gateway-case', title: `host matching by case: one request through ${n.toLocaleString('en')} projects (2 hosts each) vs through 1, fastest / p50 of up to ${REQUESTS} requests`, rows });
+}
+
+/**
+ * Control-plane cost of one route change: render the whole config from the rows (one hostname changed since the
+ * last load) and load it through the daemon's Caddy client (GET /config/, compare, POST /load), at 1,000
+ * projects vs 1. The changed hostname alternates between two spellings, so every load is a real change.
+ */
+async function routeChange(small: TestCaddy, large: TestCaddy, upstreamPort: number): Promise<void> {
+  const repeats = quick() ? 5 : 15;
+  const log = pino({ level: 'silent' });
+  const setups = ([[small, 1], [large, 1000]] as const).map(([caddy, n]) => {
+    const gw: FleetConfig['gateway'] = { admin: caddy.adminListen, listen: `127.0.0.1:${caddy.httpPort}`, tls: 'off', policies: {} };
+    const base = rows(n, `127.0.0.1:${upstreamPort}`);
+    const k = Math.floor(n / 2);
+    const variant = (flip: boolean): RegistryRow[] => {
+      if (!flip) return base;
+      const host = `p${k}-moved.bench.test`;
+      const copy = base.slice();
+      copy[k] = { ...base[k], hostname: host, manifest: { ...base[k].manifest!, hostname: host } };
+      return copy;
+    };
+    return { n, gw, variant, gateway: createCaddyGateway({ adminUrl: caddy.adminUrl, log }), render: [] as number[], load: [] as number[], total: [] as number[], get: [] as number[] };
+  });
+  // Each Caddy runs the unflipped config now (loaded above); repeats alternate flipped / unflipped, 1 and 1,000 in turn.
+  for (let i = 0; i < repeats + 1; i++) {
+    for (const s of setups) {
+      const t0 = performance.now();
+      const config = renderCaddyConfig(s.variant(i % 2 === 0), s.gw);
+      const t1 = performance.now();
+      const { changed } = await s.gateway.apply(config);
+      const t2 = performance.now();
+      if (!changed) throw new Error(`route change at ${s.n} project(s): Caddy already ran the changed config`);
+      if (i === 0) continue; // warm-up
+      s.render.push(t1 - t0);
+      s.load.push(t2 - t1);
+      s.total.push(t2 - t0);
+      // Apart, untimed above: the GET /config/ that apply() starts with, to split its load time.
+      const t3 = performance.now();
+      await s.gateway.current();
+      s.get.push(performance.now() - t3);
+    }
+  }
+  const [one, many] = setups;
+  const med = (v: number[]) => sample(v).median;
+  reportValues('gateway-route-change', `control plane: one hostname changed, render + load through the daemon's Caddy client (median of ${repeats})`, [
+    { name: 'render, 1 project', value: Number(med(one.render).toFixed(2)), unit: 'ms' },
+    { name: 'render, 1,000 projects', value: Number(med(many.render).toFixed(2)), unit: 'ms' },
+    { name: 'load (GET /config/ + POST /load), 1 project', value: Number(med(one.load).toFixed(2)), unit: 'ms' },
+    { name: 'load (GET /config/ + POST /load), 1,000 projects', value: Number(med(many.load).toFixed(2)), unit: 'ms' },
+    { name: 'of which GET /config/ (timed apart), 1 project', value: Number(med(one.get).toFixed(2)), unit: 'ms' },
+    { name: 'of which GET /config/ (timed apart), 1,000 projects', value: Number(med(many.get).toFixed(2)), unit: 'ms' },
+    { name: 'render + load, 1 project', value: Number(med(one.total).toFixed(2)), unit: 'ms' },
+    { name: 'render + load, 1,000 projects', value: Number(med(many.total).toFixed(2)), unit: 'ms' },
+    { name: 'ratio 1,000 ÷ 1 (render + load)', value: Number((med(many.total) / med(one.total)).toFixed(1)), unit: '×' },
+  ]);
 }
 
 export const gatewayBench: Bench = {
