@@ -8,6 +8,7 @@ import { describe, FleetError, isFleetError } from './core/errors.ts';
 import { probeReady, type Health } from './health.ts';
 import { createCommitReader, type CommitReader, type FleetRead } from './git/read.ts';
 import { readWorktree } from './git/worktree.ts';
+import { loadRead, saveRead } from './git/read-cache.ts';
 import type { GitSource } from './git/source.ts';
 import { createPoller } from './git/watch.ts';
 import { Registry } from './registry/registry.ts';
@@ -105,6 +106,10 @@ export class Daemon {
   private lastRead: FleetRead | null = null;
   /** What the gateway and the backup schedule were last synced from: rows unchanged → nothing to sync. */
   private synced: { rows: ProjectRecord[] | null; fleet: FleetConfig | null; gatewayOk: boolean } = { rows: null, fleet: null, gatewayOk: false };
+  /** Where the last fleet read is kept across restarts. */
+  private get readCachePath(): string {
+    return join(this.opts.stateDir, 'last-read.json');
+  }
   /** The last pass's outcome, for /healthz and tests. */
   last: PassResult = { commit: null, ok: false };
   passes = 0;
@@ -157,6 +162,8 @@ export class Daemon {
   async stop(): Promise<void> {
     await this.poller.stop();
     await this.health.stop();
+    const snap = this.reader?.snapshot();
+    if (snap) saveRead(this.readCachePath, snap);
     this.backups.stop();
     await this.opts.driver.close?.();
     await this.opts.source.close();
@@ -187,7 +194,7 @@ export class Daemon {
       // Nothing new for the gateway: one small request says whether Caddy still runs what was loaded.
       const gw = this.opts.gateway;
       const unchanged = gw && !changed && this.synced.gatewayOk && await gw.caddy.stillApplied().catch(() => false);
-      const gateway = gw && !unchanged ? await syncGateway(gw, this.registry, rows, fleet, log) : null;
+      const gateway = gw && !unchanged ? await syncGateway(gw, this.registry, rows, fleet, log, { verify: full }) : null;
       this.synced = { rows: gateway ? await this.registry.list() : rows, fleet, gatewayOk: gateway ? gateway.ok : this.synced.gatewayOk };
       // 4. The gateway routes to the new instances now (or there is none): retire the ones they replaced. A failed
       //    load leaves Caddy on the old upstreams, so they stay until a pass loads the new ones.
@@ -264,7 +271,7 @@ export class Daemon {
       }
     }
     const same = !this.opts.worktree && this.lastRead?.commit === this.head.commit;
-    const read = same ? this.lastRead! : this.opts.worktree ? await readWorktree(this.opts.source.dir) : await (this.reader ??= createCommitReader(this.opts.source.dir)).read(this.head.commit);
+    const read = same ? this.lastRead! : this.opts.worktree ? await readWorktree(this.opts.source.dir) : await (this.reader ??= createCommitReader(this.opts.source.dir, { primed: loadRead(this.readCachePath) })).read(this.head.commit);
     this.lastRead = read;
     if (read.fleet) {
       this.lastFleet = read.fleet;

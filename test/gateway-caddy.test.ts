@@ -205,6 +205,41 @@ describe('admin API client', () => {
     expect(before).toBeGreaterThan(0);
   });
 
+  it('confirms an unchanged config by its tag, without reading the whole config back', async () => {
+    const reads = () => caddy.logs().split('\n').filter((l) => l.includes('"uri":"/config/"')).length;
+    const cfg = renderCaddyConfig(rows, gw);
+    await gateway.apply(cfg);
+    const before = reads();
+    expect(await gateway.stillApplied()).toBe(true);
+    expect(await gateway.apply(cfg)).toEqual({ changed: false });
+    expect(reads()).toBe(before);
+  });
+
+  it('notices a config loaded beside it, and undoes an edit under its tag when asked to verify', async () => {
+    const cfg = renderCaddyConfig(rows, gw);
+    await gateway.apply(cfg);
+    // A config loaded by hand has no tag: the client compares and loads its own again.
+    const byHand = await fetch(`${caddy.adminUrl}/load`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(renderCaddyConfig(rows.slice(0, 1), gw)) });
+    expect(byHand.status).toBe(200);
+    expect(await gateway.stillApplied()).toBe(false);
+    expect(await gateway.apply(cfg)).toEqual({ changed: true });
+    // An edit that keeps the tag is seen by a verifying apply (the daemon's full pass), which loads the config again.
+    const edit = await fetch(`${caddy.adminUrl}/config/apps/http/servers/atomo/errors`, { method: 'DELETE' });
+    expect(edit.status).toBe(200);
+    expect(await gateway.apply(cfg)).toEqual({ changed: false });
+    expect(await gateway.apply(cfg, { verify: true })).toEqual({ changed: true });
+    expect(await gateway.current()).toMatchObject({ apps: { http: { servers: { atomo: { errors: expect.anything() } } } } });
+  });
+
+  it('after a check, applying the same config again removes the check servers', async () => {
+    const cfg = renderCaddyConfig(rows, gw);
+    await gateway.apply(cfg);
+    expect(await gateway.check(renderCaddyConfig([...rows, row('gamma', ups.beta)], gw))).toEqual({ ok: true });
+    expect(Object.keys((await gateway.current() as any).apps.http.servers).length).toBeGreaterThan(1);
+    expect(await gateway.apply(cfg)).toEqual({ changed: true });
+    expect(Object.keys((await gateway.current() as any).apps.http.servers)).toEqual(['atomo']);
+  });
+
   it('loads a changed config, and only once', async () => {
     const more = [...rows, row('gamma', ups.beta)];
     expect(await gateway.apply(renderCaddyConfig(more, gw))).toEqual({ changed: true });

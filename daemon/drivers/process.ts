@@ -86,6 +86,9 @@ export function renderProcessEnv(spec: InstanceSpec, daemonEnv: NodeJS.ProcessEn
   };
 }
 
+/** How long a pid proven to be an instance is trusted before its /proc environment is read again. */
+const VERIFY_MS = 30_000;
+
 /** Whether `pid` is alive and really the instance for `id` (pid files can outlive their process; pids get reused). */
 function isInstanceProcess(pid: number, id: string): boolean {
   try {
@@ -177,6 +180,10 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
   const replacing = new Map<string, { pid: number; exit?: number | null }>();
   /** One start/stop/retire at a time per id, so two calls never spawn two processes on one port. */
   const locks = new Map<string, Promise<unknown>>();
+  /** Pids already proven to be an id's instance, and when: /proc is read again only after VERIFY_MS (pid reuse). */
+  const verified = new Map<number, { id: string; at: number }>();
+  /** Ids whose pid file holds a retiring or starting entry: what `retire` has to look at (null: not scanned yet). */
+  let pending: Set<string> | null = null;
   let warnedStandin = false;
   let closed = false;
   privateDir(stateDir);
@@ -207,14 +214,33 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
     }
   }
 
+  /** Alive and this id's instance: a signal check each time, the /proc environment only now and then. */
+  function isOurs(pid: number, id: string): boolean {
+    const known = verified.get(pid);
+    if (known?.id === id && Date.now() - known.at < VERIFY_MS) {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        verified.delete(pid);
+        return false;
+      }
+    }
+    const ours = isInstanceProcess(pid, id);
+    if (ours) verified.set(pid, { id, at: Date.now() });
+    else verified.delete(pid);
+    return ours;
+  }
+
   function writePidFile(id: string, data: PidFile): void {
+    if (data.retiring?.length || data.starting) pending?.add(id);
     const tmp = `${pidPath(id)}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(data) + '\n', { mode: 0o600 });
     renameSync(tmp, pidPath(id));
   }
 
   function toInstance(id: string, file: PidEntry): Instance {
-    const running = isInstanceProcess(file.pid, id);
+    const running = isOurs(file.pid, id);
     return {
       id,
       running,
@@ -263,6 +289,7 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => {
       const exitCode = exitCodeOf(code, signal);
       resolve(exitCode);
+      verified.delete(pid);
       if (stopping.delete(pid) || closed) return;
       const held = replacing.get(spec.id);
       if (held?.pid === pid) held.exit = exitCode;
@@ -409,7 +436,14 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
     },
 
     async retire(routed) {
-      for (const id of pidFileIds()) await serial(id, () => retireLocked(id, routed));
+      // The first call looks at every pid file (an earlier run may have left retiring instances); later calls only
+      // at those this driver gave a retiring or starting entry since.
+      pending ??= new Set(pidFileIds());
+      for (const id of [...pending].sort()) {
+        await serial(id, () => retireLocked(id, routed));
+        const file = readPidFile(id);
+        if (!file?.retiring?.length && !file?.starting) pending.delete(id);
+      }
     },
 
     stop(id) {

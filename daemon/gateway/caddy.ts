@@ -13,7 +13,7 @@ export interface CaddyGateway {
    * Load `config` unless Caddy already runs exactly it. Throws FleetError('GATEWAY') on failure: a
    * CaddyRejectedError when Caddy answered that the config is invalid (it keeps running the previous one).
    */
-  apply(config: object): Promise<{ changed: boolean }>;
+  apply(config: object, opts?: { verify?: boolean }): Promise<{ changed: boolean }>;
   /**
    * Would Caddy accept `config`? Caddy 2.6 has no validation-only endpoint (`/adapt` does not provision, `caddy
    * validate` needs the binary and its version next to the daemon), so the HTTP servers of `config` are loaded as
@@ -90,13 +90,19 @@ export function createCaddyGateway(opts: { adminUrl: string; log: Logger; timeou
     return parsed === null || typeof parsed !== 'object' ? null : (parsed as object);
   }
 
-  async function apply(config: object): Promise<{ changed: boolean }> {
+  async function apply(config: object, opts: { verify?: boolean } = {}): Promise<{ changed: boolean }> {
     const hash = sha256(canonicalJson(config));
     const tagged = tag(config, hash);
-    const running = await current();
-    if (running !== null && canonicalJson(running) === canonicalJson(tagged)) {
-      lastHash = hash;
-      return { changed: false };
+    // Caddy still runs what this client loaded last (its tag answers): compare hashes, not whole configs. `verify`
+    // (the daemon's full pass) compares the whole config, so an edit made beside the daemon is undone too.
+    if (!opts.verify && lastHash && await stillApplied()) {
+      if (hash === lastHash) return { changed: false };
+    } else {
+      const running = await current();
+      if (running !== null && canonicalJson(running) === canonicalJson(tagged)) {
+        lastHash = hash;
+        return { changed: false };
+      }
     }
     const started = Date.now();
     const res = await call('POST', '/load', JSON.stringify(tagged));
@@ -108,6 +114,8 @@ export function createCaddyGateway(opts: { adminUrl: string; log: Logger; timeou
   }
 
   async function check(config: object): Promise<{ ok: true } | { ok: false; message: string }> {
+    // Caddy runs the check servers next to the last config from now on: not what was applied any more.
+    lastHash = null;
     const res = await call('POST', '/load', JSON.stringify(beside(await current(), config)));
     if (res.status === 200) return { ok: true };
     const err = loadError(res);

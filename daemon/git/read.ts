@@ -29,6 +29,14 @@ export interface CommitReader {
   /** Read a commit (full sha, or any revision `resolveRev` accepts). */
   read(commit: string): Promise<FleetRead>;
   readonly stats: ReaderStats;
+  /** The last read and the trees it was made of (projects/ and fleet.yaml): see git/read-cache.ts. */
+  snapshot(): ReadSnapshot | null;
+}
+
+/** A fleet read and the key of the trees it was read from. */
+export interface ReadSnapshot {
+  key: string;
+  read: FleetRead;
 }
 
 /** isomorphic-git location of a repository: a working tree with `.git`, or a bare repository. */
@@ -46,7 +54,7 @@ const MISSING_FLEET: ValidationIssue = {
 const SYMLINK = '120000';
 const GITLINK = '160000';
 
-export function createCommitReader(repoDir: string): CommitReader {
+export function createCommitReader(repoDir: string, opts: { primed?: ReadSnapshot | null } = {}): CommitReader {
   const loc = gitLocation(repoDir);
   // One cache object shared by every isomorphic-git call: packfile indexes are loaded once.
   const cache = {};
@@ -54,7 +62,8 @@ export function createCommitReader(repoDir: string): CommitReader {
   const fleets = new Map<string, { result: ReturnType<typeof checkFleetConfig>; used: number }>();
   const stats: ReaderStats = { projectParses: 0, fleetParses: 0, reads: 0 };
   let generation = 0;
-  let last: { key: string; read: FleetRead } | null = null;
+  // A primed snapshot (from a stopped daemon) answers a commit with the same trees without parsing them again.
+  let last: ReadSnapshot | null = opts.primed ?? null;
 
   async function readProject(entry: TreeEntry): Promise<ProjectCheck | undefined> {
     const folder = entry.path;
@@ -136,7 +145,7 @@ export function createCommitReader(repoDir: string): CommitReader {
     for (const [k, v] of fleets) if (v.used < generation - 1) fleets.delete(k);
   }
 
-  return { read, stats };
+  return { read, stats, snapshot: () => last };
 }
 
 async function readBytes(

@@ -40,7 +40,7 @@ export interface GatewayStatus {
 export const REJECTED_REASON = 'GatewayRejected';
 const MESSAGE_MAX = 1000;
 
-export async function syncGateway(gs: GatewaySync, registry: Registry, rows: RegistryRow[], fleet: FleetConfig | null, log: Logger): Promise<GatewayStatus> {
+export async function syncGateway(gs: GatewaySync, registry: Registry, rows: RegistryRow[], fleet: FleetConfig | null, log: Logger, opts: { verify?: boolean } = {}): Promise<GatewayStatus> {
   const at = new Date().toISOString();
   let status: GatewayStatus;
   let left: Map<string, string> | null = null;
@@ -49,7 +49,7 @@ export async function syncGateway(gs: GatewaySync, registry: Registry, rows: Reg
   } else {
     try {
       // Rendering is part of the attempt: a config that cannot be rendered was not loaded, so the status is not ok.
-      const loaded = await loadGateway(gs, rows, { ...fleet.gateway, ...gs.override }, log);
+      const loaded = await loadGateway(gs, rows, { ...fleet.gateway, ...gs.override }, log, opts.verify);
       left = loaded.left;
       if (loaded.changed) log.info({ projects: rows.length, rejected: [...left.keys()] }, 'gateway config loaded');
       const ids = [...left.keys()].sort();
@@ -73,7 +73,7 @@ export async function syncGateway(gs: GatewaySync, registry: Registry, rows: Reg
  * Load the config of every project Caddy takes; returns the ones left out, with why. Throws when nothing could be
  * loaded: a fleet-wide render error, an unreachable Caddy, or a config Caddy rejects even without any project.
  */
-async function loadGateway(gs: GatewaySync, rows: RegistryRow[], gw: FleetConfig['gateway'], log: Logger): Promise<{ changed: boolean; left: Map<string, string> }> {
+async function loadGateway(gs: GatewaySync, rows: RegistryRow[], gw: FleetConfig['gateway'], log: Logger, verify = false): Promise<{ changed: boolean; left: Map<string, string> }> {
   const opts: RenderOptions = { permissionUrl: gs.permissionUrl };
   const memo = (gs.rejected ??= new Map());
   // 1. Render each project's part first: one that cannot be rendered is left out, up front.
@@ -90,7 +90,7 @@ async function loadGateway(gs: GatewaySync, rows: RegistryRow[], gw: FleetConfig
   // 3. Load. Only a rejection (Caddy answered 4xx) is narrowed down to projects; anything else is the fleet's.
   try {
     const config = left.size === renderedLeft ? rendered.config : renderCaddyConfig(candidates, gw, opts);
-    return { changed: (await gs.caddy.apply(config)).changed, left };
+    return { changed: (await gs.caddy.apply(config, { verify })).changed, left };
   } catch (err) {
     if (!isCaddyRejection(err)) throw err;
     log.warn({ err: { message: describe(err) } }, 'Caddy rejected the gateway config: finding the projects responsible');

@@ -104,8 +104,9 @@ export async function reconcile(deps: ReconcileDeps, observed: Observed, state: 
   // 3. Each project's actions on its own, `concurrency` projects side by side: one failure never blocks the others.
   await mapLimit(ids, deps.concurrency, async (id) => {
     const log = deps.log.child({ project: id, commit: desired.commit });
-    const ctx: Ctx = { deps, log, instances, commit: desired.commit, actor: observed.author, actions: byProject.get(id) ?? [], ports };
     const rec = byId.get(id);
+    const at = observedAt(rec, wanted.get(id), invalid.get(id), desired.commit);
+    const ctx: Ctx = { deps, log, instances, commit: at, actor: observed.author, actions: byProject.get(id) ?? [], ports };
     const w: Work = { rec: rec ?? null, orig: rec ?? null, patch: {}, events: [], started: null, statusDone: false };
     let error: unknown = null;
     try {
@@ -134,6 +135,25 @@ export async function reconcile(deps: ReconcileDeps, observed: Observed, state: 
   if (lost) throw lost;
   await recordInvalid(deps, desired, state);
   return { actions, failed: failed.sort(), looked: ids.length };
+}
+
+/**
+ * The commit a project's desired state was observed at: the fleet's commit when its folder says something the row
+ * does not hold yet, else the one the row already names. A project looked at again for another reason (its row or
+ * instance changed, a daemon restart, a full pass) at a later commit that did not touch its folder keeps its
+ * observed and applied commits, so commits that do not touch a project never write its row.
+ */
+function observedAt(rec: ProjectRecord | undefined, d: DesiredProject | undefined, bad: InvalidProject | undefined, commit: string): string {
+  if (!rec?.observedCommit || rec.status === 'deleted') return commit;
+  if (bad) {
+    const prev = rec.conditions.find((c) => c.type === 'Invalid' && c.status);
+    return prev?.message === bad.errors.slice(0, 5).map(formatIssue).join('; ') ? rec.observedCommit : commit;
+  }
+  if (!d) return rec.present ? commit : rec.observedCommit;
+  const m = lastManifest(rec);
+  const same = rec.present && !rec.conditions.some((c) => c.type === 'Invalid' && c.status)
+    && rec.schemaDigest === d.schema.digest && !!m && canonicalJson(m) === canonicalJson(d.manifest);
+  return same ? rec.observedCommit : commit;
 }
 
 /** The fleet-wide list of invalid project folders at this commit, also those never registered (no row to hold it). */

@@ -65,6 +65,29 @@ describe('passes cost what changed', () => {
     expect(await f.running!.daemon.registry.getState<{ commit: string }>('observed')).toMatchObject({ commit: c2 });
   });
 
+  it('a commit right after projects were written does not write them again, nor does a daemon restart', async () => {
+    f = await createFleet();
+    writeProject(f.repo, 'shop', { manifest: { state: 'stopped' } });
+    writeProject(f.repo, 'wiki', { manifest: { state: 'stopped' } });
+    const c1 = f.repo.commit('two stopped projects');
+    await f.boot({ manual: true });
+    await vi.waitFor(async () => expect(await f!.running!.daemon.pass()).toMatchObject({ commit: c1, ok: true }), { timeout: 30_000 });
+    // Both rows were just written (created); the next commit does not touch their folders.
+    const before = await snapshot(f);
+    f.repo.write('README.md', 'docs only\n');
+    const c2 = f.repo.commit('docs');
+    expect(await f.running!.daemon.pass()).toMatchObject({ commit: c2, ok: true });
+    expect(await snapshot(f)).toEqual(before);
+    expect((await f.project('shop'))!.observedCommit).toBe(c1);
+    // A restarted daemon looks at every project once, and writes none of them; it parses no manifest again (the
+    // stopped daemon left its last read, for the same trees and validator).
+    await f.stopDaemon();
+    await f.boot({ manual: true });
+    expect(await f.running!.daemon.pass()).toMatchObject({ commit: c2, ok: true, looked: 2 });
+    expect(await snapshot(f)).toEqual(before);
+    expect((f.running!.daemon as unknown as { reader: { stats: { projectParses: number } } }).reader.stats.projectParses).toBe(0);
+  });
+
   it("one project's env change writes that project's row only, and restarts only its instance", async () => {
     f = await createFleet();
     writeProject(f.repo, 'blog');
