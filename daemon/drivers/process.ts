@@ -297,7 +297,7 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
       else if (readPidFile(spec.id)?.pid === pid) reportExit(spec.id, spec.commit, pid, exitCode);
     }));
     child.unref();
-    log.info({ project: spec.id, pid, port: spec.port, commit: spec.commit }, 'instance started');
+    // No log line here: the caller writes the pid file first, so a daemon killed now leaves the least behind.
     return { entry: { pid, specHash: spec.specHash, commit: spec.commit, port: spec.port, startedAt: new Date().toISOString() }, exited };
   }
 
@@ -364,6 +364,7 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
         throw new FleetError('DRIVER', `${describe(err)}; ${kept}`, { project: id, cause: err });
       }
       writePidFile(id, { ...current, starting: child.entry });
+      log.info({ project: id, pid: child.entry.pid, port, commit: spec.commit }, 'instance started');
       const failure = ready ? await waitReady(`127.0.0.1:${port}`, child.exited, ready) : null;
       if (failure) {
         await stopProcess(id, child.entry);
@@ -431,6 +432,7 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
         exitCodes.delete(spec.id);
         const next = withRetiring(entry, retiring);
         writePidFile(spec.id, next);
+        log.info({ project: spec.id, pid: entry.pid, port, commit: spec.commit }, 'instance started');
         return toInstance(spec.id, next);
       });
     },

@@ -1,14 +1,7 @@
 // The production secret store: AWS SSM Parameter Store, SecureString parameters under `/atomo/<project>/...`.
 // Retries are ours, not the SDK's (the client runs with maxAttempts 1), so there is one bounded, testable loop
 // and no multiplication of SDK attempts by ours. Nothing here ever falls back to a plaintext source.
-import {
-  SSMClient,
-  GetParameterCommand,
-  GetParametersCommand,
-  GetParametersByPathCommand,
-  PutParameterCommand,
-  DeleteParameterCommand,
-} from '@aws-sdk/client-ssm';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { Logger } from 'pino';
 import { FleetError } from '../core/errors.ts';
 import { checkRef, projectOf, type FleetSecretStore, type SecretInfo } from './refs.ts';
@@ -73,7 +66,11 @@ export function createSsmSecretStore(opts: SsmStoreOptions): FleetSecretStore & 
     throw new FleetError('SECRET_STORE', 'the SSM secret store needs an AWS region: set secretStore.region in fleet.yaml or AWS_REGION');
   }
   const endpoint = opts.endpoint ?? process.env.AWS_ENDPOINT_URL_SSM ?? process.env.AWS_ENDPOINT_URL;
-  const client = new SSMClient({ region, endpoint, credentials: opts.credentials, maxAttempts: 1 });
+  // The AWS SDK is loaded on the first call: a daemon on another store never pays its memory (about 20 MiB).
+  let loaded: Promise<{ client: SSMClient; m: typeof import('@aws-sdk/client-ssm') }> | null = null;
+  const sdk = () => (loaded ??= import('@aws-sdk/client-ssm').then((m) => ({
+    m, client: new m.SSMClient({ region, endpoint, credentials: opts.credentials, maxAttempts: 1 }),
+  })));
   const maxAttempts = Math.max(1, opts.maxAttempts ?? 5);
   const baseDelay = opts.retryDelayMs ?? 200;
   const maxDelay = opts.maxRetryDelayMs ?? 5000;
@@ -120,7 +117,7 @@ export function createSsmSecretStore(opts: SsmStoreOptions): FleetSecretStore & 
 
   async function get(ref: string): Promise<string> {
     const name = checkRef(ref);
-    const out = await call('GetParameter', name, () => client.send(new GetParameterCommand({ Name: name, WithDecryption: true })));
+    const out = await call('GetParameter', name, () => sdk().then(({ client, m }) => client.send(new m.GetParameterCommand({ Name: name, WithDecryption: true }))));
     const value = out.Parameter?.Value;
     if (value === undefined) throw new FleetError('SECRET_STORE', `SSM returned no value for ${name}`);
     return value;
@@ -130,7 +127,7 @@ export function createSsmSecretStore(opts: SsmStoreOptions): FleetSecretStore & 
     const name = checkRef(ref);
     try {
       // Without decryption: existence needs neither kms:Decrypt nor the plaintext.
-      await call('GetParameter', name, () => client.send(new GetParameterCommand({ Name: name, WithDecryption: false })));
+      await call('GetParameter', name, () => sdk().then(({ client, m }) => client.send(new m.GetParameterCommand({ Name: name, WithDecryption: false }))));
       return true;
     } catch (err) {
       if (err instanceof FleetError && err.code === 'SECRET_MISSING') return false;
@@ -146,7 +143,7 @@ export function createSsmSecretStore(opts: SsmStoreOptions): FleetSecretStore & 
     const out = await call(
       'PutParameter',
       name,
-      () => client.send(new PutParameterCommand({ Name: name, Value: value, Type: 'SecureString', Overwrite: true })),
+      () => sdk().then(({ client, m }) => client.send(new m.PutParameterCommand({ Name: name, Value: value, Type: 'SecureString', Overwrite: true }))),
       value,
     );
     log.info({ param: name, version: out.Version }, 'secret written to SSM');
@@ -155,7 +152,7 @@ export function createSsmSecretStore(opts: SsmStoreOptions): FleetSecretStore & 
   async function remove(ref: string): Promise<void> {
     const name = checkRef(ref);
     try {
-      await call('DeleteParameter', name, () => client.send(new DeleteParameterCommand({ Name: name })));
+      await call('DeleteParameter', name, () => sdk().then(({ client, m }) => client.send(new m.DeleteParameterCommand({ Name: name }))));
       log.info({ param: name }, 'secret deleted from SSM');
     } catch (err) {
       // Deleting what is already gone is fine: callers converge, they do not check first.
@@ -169,7 +166,7 @@ export function createSsmSecretStore(opts: SsmStoreOptions): FleetSecretStore & 
     let token: string | undefined;
     do {
       const page = await call('GetParametersByPath', base, () =>
-        client.send(new GetParametersByPathCommand({ Path: base, Recursive: true, WithDecryption: false, MaxResults: 10, NextToken: token })),
+        sdk().then(({ client, m }) => client.send(new m.GetParametersByPathCommand({ Path: base, Recursive: true, WithDecryption: false, MaxResults: 10, NextToken: token }))),
       );
       for (const p of page.Parameters ?? []) {
         found.push({ ref: p.Name ?? '', version: p.Version ?? 0, lastModified: p.LastModifiedDate?.toISOString() ?? '' });
@@ -187,7 +184,7 @@ export function createSsmSecretStore(opts: SsmStoreOptions): FleetSecretStore & 
     for (let i = 0; i < names.length; i += 10) {
       const chunk = names.slice(i, i + 10);
       const out = await call('GetParameters', chunk.join(', '), () =>
-        client.send(new GetParametersCommand({ Names: chunk, WithDecryption: true })),
+        sdk().then(({ client, m }) => client.send(new m.GetParametersCommand({ Names: chunk, WithDecryption: true }))),
       );
       for (const p of out.Parameters ?? []) if (p.Name && p.Value !== undefined) values[p.Name] = p.Value;
       missing.push(...(out.InvalidParameters ?? []));
@@ -200,5 +197,5 @@ export function createSsmSecretStore(opts: SsmStoreOptions): FleetSecretStore & 
     return values;
   }
 
-  return { name: 'ssm', get, has, put, delete: remove, list, getMany, close: () => client.destroy() };
+  return { name: 'ssm', get, has, put, delete: remove, list, getMany, close: () => void loaded?.then(({ client }) => client.destroy()) };
 }
