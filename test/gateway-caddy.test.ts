@@ -120,6 +120,20 @@ describe('routing through the real Caddy', () => {
     expect(res.json.headers['x-atomo-project']).toBe(project);
   });
 
+  it('routes any case of a host among many projects (more than Caddy matches case-insensitively in one host list)', async () => {
+    const id = (i: number) => `p${String(i).padStart(3, '0')}`;
+    const many = Array.from({ length: 120 }, (_, i) => row(id(i), ups.alpha, { aliases: [`www.${id(i)}.test`] }));
+    try {
+      await gateway.apply(renderCaddyConfig([...rows, ...many], gw));
+      for (const [host, project] of [['P115.EXAMPLE.COM', 'p115'], ['p007.Example.com.', 'p007'], ['WWW.P060.TEST', 'p060'], ['Alpha.Example.Com', 'alpha'], ['p119.example.com', 'p119']]) {
+        expect((await send(host)).json.headers['x-atomo-project'], host).toBe(project);
+      }
+      expect((await send('P120.EXAMPLE.COM')).status).toBe(404);
+    } finally {
+      await gateway.apply(renderCaddyConfig(rows, gw));
+    }
+  });
+
   it('routes by X-Atomo-Project only when the host is unknown', async () => {
     const byHeader = await send('127.0.0.1', { headers: { 'X-Atomo-Project': 'beta' } });
     expect(byHeader.json.project).toBe('beta');
