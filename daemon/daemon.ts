@@ -183,8 +183,9 @@ export class Daemon {
       const full = opts.full || Date.now() - this.lastFull >= (this.opts.resyncMs ?? DEFAULT_RESYNC_MS);
       if (full) this.lastFull = Date.now();
       const { failed, looked } = await reconcile(this.deps, { desired, author: this.head?.author ?? 'fleet-daemon' }, this.state, { full });
-      // One read of the converged registry serves the backup schedule, the health probes and the gateway.
-      const rows = await this.registry.list();
+      // The converged registry, as the pass read and wrote it (a write by anyone else shows at the next pass's
+      // list), serves the backup schedule, the health probes and the gateway.
+      const rows = await this.registry.listKnown();
       const fleet = desired.fleet ?? this.lastFleet;
       const changed = full || rows !== this.synced.rows || fleet !== this.synced.fleet;
       if (changed) {
@@ -195,7 +196,7 @@ export class Daemon {
       const gw = this.opts.gateway;
       const unchanged = gw && !changed && this.synced.gatewayOk && await gw.caddy.stillApplied().catch(() => false);
       const gateway = gw && !unchanged ? await syncGateway(gw, this.registry, rows, fleet, log, { verify: full }) : null;
-      this.synced = { rows: gateway ? await this.registry.list() : rows, fleet, gatewayOk: gateway ? gateway.ok : this.synced.gatewayOk };
+      this.synced = { rows: gateway ? await this.registry.listKnown() : rows, fleet, gatewayOk: gateway ? gateway.ok : this.synced.gatewayOk };
       // 4. The gateway routes to the new instances now (or there is none): retire the ones they replaced. A failed
       //    load leaves Caddy on the old upstreams, so they stay until a pass loads the new ones.
       if (this.opts.driver.retire && (!gateway || gateway.ok)) {

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { parse } from 'yaml';
-import { DEFAULT_DOCKER_NETWORK } from '../daemon/config/defaults.ts';
+import { DAEMON_NODE_FLAGS, DEFAULT_DOCKER_NETWORK } from '../daemon/config/defaults.ts';
 import { dockerNetwork } from '../daemon/drivers/docker.ts';
 import { checkFleetConfig } from '../daemon/manifest/fleet-config.ts';
 
@@ -70,7 +70,13 @@ describe('compose.yaml', () => {
     const dockerfile = readFileSync(resolve(import.meta.dirname, '../Dockerfile'), 'utf8');
     expect(dockerfile).toMatch(/^USER (?!root)\S+/m);
     expect(dockerfile).toMatch(/^HEALTHCHECK .*\n?.*healthz/m);
-    expect(dockerfile).toMatch(/^CMD \["node", "scripts\/fleet.js", "daemon"\]/m);
+    const cmd = /^CMD (\[.*\])$/m.exec(dockerfile)?.[1];
+    expect(JSON.parse(cmd!)).toEqual(['node', ...DAEMON_NODE_FLAGS, 'scripts/fleet.js', 'daemon']);
+  });
+
+  it('npm start runs the daemon with the same node flags as the image', () => {
+    const pkg = JSON.parse(readFileSync(resolve(import.meta.dirname, '../package.json'), 'utf8'));
+    expect(pkg.scripts.start).toBe(['node', ...DAEMON_NODE_FLAGS, 'scripts/fleet.js', 'daemon', '--dev'].join(' '));
   });
 });
 

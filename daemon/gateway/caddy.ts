@@ -95,7 +95,8 @@ export function createCaddyGateway(opts: { adminUrl: string; log: Logger; timeou
     const tagged = tag(config, hash);
     // Caddy still runs what this client loaded last (its tag answers): compare hashes, not whole configs. `verify`
     // (the daemon's full pass) compares the whole config, so an edit made beside the daemon is undone too.
-    if (!opts.verify && lastHash && await stillApplied()) {
+    if (!opts.verify && lastHash && (hash !== lastHash || await stillApplied())) {
+      // A new config is loaded straight away; the same one is left alone while Caddy still runs it.
       if (hash === lastHash) return { changed: false };
     } else {
       const running = await current();

@@ -219,6 +219,11 @@ export class Registry {
     return records;
   }
 
+  /** The rows as this client last read or wrote them (no query; `list()` when it holds none yet). */
+  async listKnown(): Promise<ProjectRecord[]> {
+    return this.cache?.rows ?? this.list();
+  }
+
   async get(id: string): Promise<ProjectRecord | null> {
     const { rows } = await this.query(`SELECT ${ROW} FROM projects WHERE id = $1`, [id]);
     return rows[0] ? readRecord(rows[0]) : null;

@@ -14,7 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { createLogger } from '../../daemon/log.ts';
+import { DAEMON_NODE_FLAGS } from '../../daemon/config/defaults.ts';
 import { checkFleetConfig } from '../../daemon/manifest/fleet-config.ts';
+import pg from 'pg';
 import { renderCaddyConfig } from '../../daemon/gateway/render.ts';
 import type { FleetConfig } from '../../daemon/core/types.ts';
 import { DEFAULT_FLEET_YAML } from '../harness/git.ts';
@@ -158,8 +160,9 @@ interface ChildDaemon {
 /** `fleet daemon` (scripts/fleet.js through tsx) on the fleet's repo, state and Postgres, no gateway, LOG_LEVEL=warn. */
 async function spawnFleetDaemon(f: BenchFleet): Promise<ChildDaemon> {
   const port = await freePort();
+  // Started as the Dockerfile starts it: with the daemon's node flags.
   const args = [
-    FLEET_JS, 'daemon', '--repo', f.repo.dir, '--state-dir', f.stateDir, '--registry', f.registryUrl,
+    ...DAEMON_NODE_FLAGS, FLEET_JS, 'daemon', '--repo', f.repo.dir, '--state-dir', f.stateDir, '--registry', f.registryUrl,
     '--postgres', f.pg.url, '--http-port', String(port), '--no-gateway',
   ];
   // The pass interval stays the default (5 s), as in production.
@@ -413,6 +416,11 @@ async function webhook(pending: Promise<unknown>[]): Promise<void> {
       const rows = (await running.daemon.registry.list()).map((r) => (r.id === id && r.manifest
         ? { ...r, aliases: manifest.aliases ?? [], manifest: { ...r.manifest, aliases: manifest.aliases ?? [] } }
         : r));
+      // The record the daemon keeps before it routes: one transaction writing the project's row and an event.
+      await record.query('BEGIN');
+      await record.query('UPDATE projects SET aliases = $2, updated_at = now() WHERE id = $1', [id, manifest.aliases ?? []]);
+      await record.query("INSERT INTO project_events (project_id, action, actor, commit, detail) VALUES ($1, 'update', 'bench by hand', $2, '{}')", [id, commit]);
+      await record.query('COMMIT');
       const tRows = performance.now();
       const config = renderCaddyConfig(rows, gw);
       const tRender = performance.now();
@@ -425,6 +433,8 @@ async function webhook(pending: Promise<unknown>[]): Promise<void> {
       return tEnd - t0;
     };
     const steps: { show: number; rows: number; render: number; load: number; poll: number }[] = [];
+    const record = new pg.Client(fleet.registryUrl);
+    await record.connect();
 
     // One of each as warm-up, then interleaved.
     await viaWebhook();
@@ -448,15 +458,16 @@ async function webhook(pending: Promise<unknown>[]): Promise<void> {
     const note = `webhook pass, median ms after the POST: branch moved (log) ${med(phases.map((p) => p.branchMoved))}, `
       + `gateway config loaded (log) ${med(phases.map((p) => p.gatewayLoaded))}, serving ${med(phases.map((p) => p.serving))}, `
       + `pass done (polled) ${med(phases.map((p) => p.passDone))}; a pass with nothing to change: ${med(idlePass)} ms. `
-      + `By hand, median ms: git show ${med(steps.map((x) => x.show))}, registry rows ${med(steps.map((x) => x.rows))}, `
+      + `By hand, median ms: git show ${med(steps.map((x) => x.show))}, registry rows read and the row + event written ${med(steps.map((x) => x.rows))}, `
       + `render ${med(steps.map((x) => x.render))}, POST /load ${med(steps.map((x) => x.load))}, poll to 200 ${med(steps.map((x) => x.poll))}. `
       + `Before each repeat the daemon ran one pass with no new commit (at rest). (First convergence ${convergeMs} ms, beside the previous figure's cleanup.)`;
     report({
       figure: 'ops-webhook',
       title: `commit → serving: alias added to the running project, webhook POST until Caddy answers 200 for it (poll every 5 ms), `
-        + `vs by hand: git show + registry rows + renderCaddyConfig + POST /load + poll`,
+        + `vs by hand: git show + registry rows + the row and event written + renderCaddyConfig + POST /load + poll`,
       rows: [ratioRow(`${n} projects, 1 running`, 'webhook → daemon → Caddy', measured, 'by hand', reference, '≤ 1.15', note)],
     });
+    await record.end();
   } finally {
     await f?.destroy().catch((err: unknown) => console.error(`ops cleanup: ${String(err)}`));
     await caddy?.stop().catch(() => {});
