@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { createLogger } from '../../daemon/log.ts';
 import { DAEMON_NODE_FLAGS } from '../../daemon/config/defaults.ts';
+import { validateManifestText } from '../../daemon/manifest/validate.ts';
 import { checkFleetConfig } from '../../daemon/manifest/fleet-config.ts';
 import pg from 'pg';
 import { renderCaddyConfig } from '../../daemon/gateway/render.ts';
@@ -412,7 +413,10 @@ async function webhook(pending: Promise<unknown>[]): Promise<void> {
       const t0 = performance.now();
       const { stdout } = await run$('git', ['show', `${commit}:${manifestPath}`], { cwd: fleet.repo.dir });
       const tShow = performance.now();
-      const manifest = parse(stdout) as { aliases?: string[] };
+      // Read and checked against the project schema, as any deploy must before it routes.
+      const checked = validateManifestText(manifestPath, stdout);
+      if (!checked.value) throw new Error(`by hand: ${manifestPath} is invalid: ${checked.issues.map((i) => i.message).join('; ')}`);
+      const manifest = checked.value as { aliases?: string[] };
       const rows = (await running.daemon.registry.list()).map((r) => (r.id === id && r.manifest
         ? { ...r, aliases: manifest.aliases ?? [], manifest: { ...r.manifest, aliases: manifest.aliases ?? [] } }
         : r));
@@ -464,7 +468,7 @@ async function webhook(pending: Promise<unknown>[]): Promise<void> {
     report({
       figure: 'ops-webhook',
       title: `commit → serving: alias added to the running project, webhook POST until Caddy answers 200 for it (poll every 5 ms), `
-        + `vs by hand: git show + registry rows + the row and event written + renderCaddyConfig + POST /load + poll`,
+        + `vs by hand: git show + schema check + registry rows + the row and event written + renderCaddyConfig + POST /load + poll`,
       rows: [ratioRow(`${n} projects, 1 running`, 'webhook → daemon → Caddy', measured, 'by hand', reference, '≤ 1.15', note)],
     });
     await record.end();
