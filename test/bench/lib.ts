@@ -1,6 +1,7 @@
 // Shared library of the fleet benchmarks (`npm run bench`): generated fleets on the real daemon, real embedded
 // Postgres and real git; timing, samples, side-by-side tables and the results JSON.
 // Numbers only, no assertions: a figure over its target is printed with ok=false, never hidden.
+import { mapLimit } from '../../daemon/core/concurrency.ts';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -210,19 +211,8 @@ async function dropFleetDatabases(adminUrl: string, ids: string[], registryName:
   }
 }
 
-/** Run `fn` over `items`, at most `width` at a time. */
-export async function pool<T, R>(items: readonly T[], width: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
-  return out;
-}
+/** Run `fn` over `items`, at most `width` at a time: the daemon's own bounded concurrency. */
+export const pool = mapLimit;
 
 export interface Converged {
   /** Passes run until one was ok, plus the check pass. */
