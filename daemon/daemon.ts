@@ -61,9 +61,9 @@ export interface DaemonOptions {
 }
 
 /** Defaults an operator of a few hundred projects on one host can keep. */
-export const DEFAULT_CONCURRENCY = 8;
-export const DEFAULT_HEALTH_INTERVAL_MS = 10_000;
-export const DEFAULT_RESYNC_MS = 10 * 60_000;
+const DEFAULT_CONCURRENCY = 8;
+const DEFAULT_HEALTH_INTERVAL_MS = 10_000;
+const DEFAULT_RESYNC_MS = 10 * 60_000;
 
 /** Whether the tracked branch could be fetched; the fleet-wide `source` state in the registry. */
 export interface SourceState {
@@ -180,7 +180,9 @@ export class Daemon {
       // 2. Follow the branch (fetch at most every poll interval, or when kicked by a webhook).
       const desired = await this.observe();
       // 3. Converge the projects whose inputs changed (all of them on a full pass), then the gateway.
-      const full = opts.full || Date.now() - this.lastFull >= (this.opts.resyncMs ?? DEFAULT_RESYNC_MS);
+      // A new fleet.yaml may change what every project resolves to (shared secrets): everyone is looked at.
+      const fleetChanged = !!desired.fleet && desired.fleet !== this.synced.fleet;
+      const full = opts.full || fleetChanged || Date.now() - this.lastFull >= (this.opts.resyncMs ?? DEFAULT_RESYNC_MS);
       if (full) this.lastFull = Date.now();
       const { failed, looked } = await reconcile(this.deps, { desired, author: this.head?.author ?? 'fleet-daemon' }, this.state, { full });
       // The converged registry, as the pass read and wrote it (a write by anyone else shows at the next pass's

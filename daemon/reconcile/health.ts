@@ -18,8 +18,6 @@ export interface HealthMonitorOptions {
 interface Known {
   upstream: string;
   health: Health;
-  /** When it was last probed (its health may be older: unchanged since). */
-  probedAt: number;
 }
 
 /** Same health for the registry: the answer, not when it came. */
@@ -47,17 +45,12 @@ export class HealthMonitor {
     return k && k.upstream === upstream ? k.health : undefined;
   }
 
-  /** When `id` was last probed (ms since the epoch), for status output. */
-  probedAt(id: string): number | undefined {
-    return this.known.get(id)?.probedAt;
-  }
-
   /** Record a probe's answer; the Health to report (the earlier object when nothing changed), and whether it changed. */
   record(id: string, upstream: string, h: Health): { health: Health; changed: boolean } {
     const prev = this.known.get(id);
     const keep = prev && prev.upstream === upstream && sameHealth(prev.health, h);
     const health = keep ? prev.health : h;
-    this.known.set(id, { upstream, health, probedAt: Date.now() });
+    this.known.set(id, { upstream, health });
     return { health, changed: !keep };
   }
 

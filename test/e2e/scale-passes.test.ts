@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import pg from 'pg';
 import { createFleet, type TestFleet } from '../harness/fleet.ts';
-import { writeProject } from '../harness/git.ts';
+import { DEFAULT_FLEET_YAML, writeProject } from '../harness/git.ts';
 import { createProcessDriver } from '../../daemon/drivers/process.ts';
 import { probeReady } from '../../daemon/health.ts';
 import { createLogger } from '../../daemon/log.ts';
@@ -58,11 +58,17 @@ describe('passes cost what changed', () => {
     f.repo.write('README.md', 'docs only\n');
     const c2 = f.repo.commit('docs');
     const r = await f.running!.daemon.pass();
-    expect(r).toMatchObject({ commit: c2, ok: true });
+    // Nothing under projects/ or in fleet.yaml changed: no project is even looked at.
+    expect(r).toMatchObject({ commit: c2, ok: true, looked: 0 });
     await f.running!.daemon.pass();
     expect(await snapshot(f)).toEqual(before);
     // The fleet still knows which commit it follows.
     expect(await f.running!.daemon.registry.getState<{ commit: string }>('observed')).toMatchObject({ commit: c2 });
+    // A new fleet.yaml may change what every project resolves to: that pass looks at all of them (and writes none).
+    f.repo.write('fleet.yaml', DEFAULT_FLEET_YAML.replace('pollInterval: 30', 'pollInterval: 31'));
+    const c3 = f.repo.commit('fleet: poll a little less often');
+    expect(await f.running!.daemon.pass()).toMatchObject({ commit: c3, ok: true, looked: 3 });
+    expect(await snapshot(f)).toEqual(before);
   });
 
   it('a commit right after projects were written does not write them again, nor does a daemon restart', async () => {
