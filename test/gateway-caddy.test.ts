@@ -134,6 +134,34 @@ describe('routing through the real Caddy', () => {
     }
   });
 
+  it('routes any case of a host among thousands, and hosts that share a prefix to their own project', async () => {
+    // 2,600 projects, 5,200 hosts: more runs than one-character labels name, so fold.ts uses two-character ones.
+    const id = (i: number) => `q${String(i).padStart(4, '0')}`;
+    const many = Array.from({ length: 2600 }, (_, i) => row(id(i), ups.alpha, { aliases: [`www.${id(i)}.test`] }));
+    const prefixed = [
+      row('short', ups.alpha, { hostname: 'ab.test' }),
+      row('longer', ups.alpha, { hostname: 'ab.test.example' }),
+      row('wider', ups.alpha, { hostname: 'abc.test' }),
+    ];
+    try {
+      await gateway.apply(renderCaddyConfig([...rows, ...many, ...prefixed], gw));
+      const cases = [
+        ['Q0000.EXAMPLE.COM', 'q0000'], ['q1300.Example.com.', 'q1300'], ['WWW.Q2599.TEST', 'q2599'], ['www.Q0064.test', 'q0064'],
+        ['AB.TEST', 'short'], ['AB.TEST.', 'short'], ['Ab.Test.Example', 'longer'], ['ABC.test.', 'wider'], ['Alpha.Example.Com', 'alpha'],
+      ];
+      for (const [host, project] of cases) expect((await send(host)).json?.headers['x-atomo-project'], host).toBe(project);
+      for (const host of ['Q2600.EXAMPLE.COM', 'AB.TEST..', 'A.TEST', 'ABCD.TEST', 'Q0000.EXAMPLE.CO']) {
+        expect((await send(host)).status, host).toBe(404);
+      }
+    } finally {
+      await gateway.apply(renderCaddyConfig(rows, gw));
+    }
+  }, 60_000);
+
+  it('refuses a Host holding "#" before routing (fold.ts reads "<host>#<labels>" and relies on it)', async () => {
+    for (const host of ['ALPHA.EXAMPLE.COM#0', 'alpha.example.com#']) expect((await send(host)).status, host).toBe(400);
+  });
+
   it('routes by X-Atomo-Project only when the host is unknown', async () => {
     const byHeader = await send('127.0.0.1', { headers: { 'X-Atomo-Project': 'beta' } });
     expect(byHeader.json.project).toBe('beta');

@@ -49,6 +49,12 @@ function row(id: string, over: Partial<RegistryRow> = {}): RegistryRow {
 
 const gw: FleetConfig['gateway'] = { admin: '127.0.0.1:2019', listen: ':8080', tls: 'off', policies: {} };
 
+/** Go's regexp syntax as rendered for Caddy, in JavaScript: `(?i:abc)` (no inline flags in V8 11) becomes `(?:[aA][bB][cC])`. */
+function jsRegex(go: string): RegExp {
+  return new RegExp(go.replace(/\(\?i:((?:\\.|[^)\\])*)\)/g, (_m, body: string) =>
+    `(?:${body.replace(/\\.|[a-zA-Z]/g, (c) => (c.length === 1 ? `[${c.toLowerCase()}${c.toUpperCase()}]` : c))})`));
+}
+
 async function golden(name: string, cfg: object) {
   await expect(JSON.stringify(cfg, null, 2) + '\n').toMatchFileSnapshot(`./__snapshots__/gateway/${name}.json`);
 }
@@ -134,6 +140,45 @@ describe('renderCaddyConfig rules', () => {
       return cfg.apps.http.servers.atomo.routes.length;
     };
     expect(routesOf(1000)).toBe(routesOf(1));
+  });
+
+  it('sends to the case-insensitive lookup exactly the hosts with upper case or a trailing dot, never one holding "#"', () => {
+    const cfg = renderCaddyConfig([row('alpha')], gw) as any;
+    const first = cfg.apps.http.servers.atomo.routes[0].handle[0].mappings[0];
+    expect(first.outputs).toEqual(['~']);
+    const folds = (host: string) => new RegExp(first.input_regexp).test(host);
+    for (const host of ['ALPHA.example.com', 'alpha.example.com.', 'a.B', 'X']) expect(folds(host), host).toBe(true);
+    for (const host of ['alpha.example.com', '127.0.0.1', 'A#1', 'alpha.example.com#A', '#.', '']) expect(folds(host), host).toBe(false);
+  });
+
+  it('finds a project for any spelling of its hosts through the lookup regexes, and nothing else', () => {
+    // Caddy's map semantics (first matching entry, ${1} from the regex, else the default) run in JavaScript;
+    // Go's (?i:…) groups become [xX] classes. The real Caddy runs the same config in gateway-caddy.test.ts.
+    const rows = Array.from({ length: 300 }, (_, i) => row(`p${i}`, { aliases: [`www.p${i}.test`, `p${i}.example.com.x`] }));
+    const cfg = renderCaddyConfig(rows, gw) as any;
+    const handlers = cfg.apps.http.servers.atomo.routes[1].handle as any[];
+    const lookup = (host: string) => {
+      const vars: Record<string, string> = { 'http.request.host': host };
+      for (const h of handlers.filter((x) => x.handler === 'map')) {
+        const input = h.source.replace(/\{([^}]+)\}/g, (_m: string, k: string) => vars[k] ?? '');
+        let out = h.defaults[0];
+        for (const m of h.mappings) {
+          if (m.input !== undefined && m.input === input) { out = m.outputs[0]; break; }
+          const found = m.input_regexp !== undefined && jsRegex(m.input_regexp).exec(input);
+          if (found) { out = m.outputs[0].replace('${1}', found[1]); break; }
+        }
+        vars[h.destinations[0].slice(1, -1)] = out;
+      }
+      return vars['atomo.folded'];
+    };
+    const spell = fc.string({ minLength: 0, maxLength: 40 }).map((bits) => (host: string) =>
+      [...host].map((c, i) => ((bits.charCodeAt(i % Math.max(1, bits.length)) ?? 0) % 2 ? c.toUpperCase() : c)).join(''));
+    fc.assert(fc.property(fc.integer({ min: 0, max: 299 }), fc.integer({ min: 0, max: 2 }), spell, fc.boolean(), (i, which, sp, dot) => {
+      const host = [`p${i}.example.com`, `www.p${i}.test`, `p${i}.example.com.x`][which];
+      expect(lookup(sp(host) + (dot ? '.' : ''))).toBe(`p${i}`);
+      expect(lookup(`${sp(host)}z`)).toBe('');
+      expect(lookup(sp(`x${host}`))).toBe('');
+    }));
   });
 
   it('gives a clashing host to the primary hostname over another project alias, once', () => {

@@ -3,7 +3,7 @@
 // Routing is flat: `map` handlers resolve the project, then one route per distinct edge policy serves it.
 //   1. host map: {http.request.host} (Caddy already strips `:port`) → project id. Exact lower-case names come
 //      first (the fast path); a lower-case miss without a trailing dot stops at one regex returning '';
-//      only upper-case or trailing-dot hosts go on to one case-insensitive regex per project.
+//      only upper-case or trailing-dot hosts go on to the case-insensitive lookup of fold.ts (a few regex runs).
 //   2. pick map: "<host id>@<X-Atomo-Project header>" → host id when there is one, else the header value.
 //      This is the precedence: exact hostname / alias → header → nothing.
 //   3. project map: picked id → "route|upstream|id", route being "up:<policy>" / "maintenance:<policy>";
@@ -18,7 +18,8 @@
 import { FleetError } from '../core/errors.ts';
 import type { FleetConfig, RegistryRow } from '../core/types.ts';
 import { dialAddress, effectivePolicy, hostTable, knownRows, policyGroups, rowRoute, type EffectivePolicy } from './hosts.ts';
-import { escapeRegex, greaterThanRegex } from './regex.ts';
+import { foldHandlers } from './fold.ts';
+import { greaterThanRegex } from './regex.ts';
 
 export type CaddyConfig = Record<string, unknown>;
 type Json = Record<string, unknown>;
@@ -80,7 +81,7 @@ export function renderCaddyConfig(
   }
   const { policies, groupOf } = policyGroups(rows, gw);
   const routes: Json[] = [
-    { handle: resolveHandlers(rows, groupOf) },
+    ...resolveRoutes(rows, groupOf),
     ...policies.map((policy, i) => policyRoute(policy, i)),
     { handle: [notFound()], terminal: true },
   ];
@@ -122,19 +123,33 @@ function unsafeNumber(node: unknown, path = ''): { path: string; value: number }
   return null;
 }
 
-/** The host, pick and project maps, each looked up once: `vars` steps store their answers. */
-function resolveHandlers(rows: RegistryRow[], groupOf: Map<string, number>): Json[] {
-  const hostMappings: Json[] = [];
+/**
+ * The host, pick and project maps, each looked up once: `vars` steps store their answers. A host that is not
+ * exactly one of the lower-case names (upper case, a trailing dot) is looked up again without case (fold.ts).
+ */
+function resolveRoutes(rows: RegistryRow[], groupOf: Map<string, number>): Json[] {
   const table = hostTable(rows);
+  // Upper case or a trailing dot: straight to the case-insensitive lookup, without scanning the exact names.
+  // A host holding '#' is no host (and fold.ts relies on it never getting there).
+  const hostMappings: Json[] = [{ input_regexp: '^[^#]*(?:[A-Z][^#]*|\\.)$', outputs: [FOLD] }];
   for (const { host, projectId } of table) hostMappings.push({ input: host, outputs: [projectId] });
-  // Only hosts that missed the exact entries get here. Lower case without a trailing dot: unknown, stop now.
-  // Otherwise (upper case or trailing dot, rare from real clients) one case-insensitive regex per project.
-  hostMappings.push({ input_regexp: '^[^A-Z]*[^A-Z.]$', outputs: [''] });
-  const byProject = new Map<string, string[]>();
-  for (const { host, projectId } of table) byProject.set(projectId, [...(byProject.get(projectId) ?? []), host]);
-  for (const [projectId, hosts] of byProject) {
-    hostMappings.push({ input_regexp: `(?i)^(?:${hosts.map(escapeRegex).join('|')})\\.?$`, outputs: [projectId] });
-  }
+  return [
+    {
+      handle: [
+        { handler: 'map', source: '{http.request.host}', destinations: ['{atomo.host_id}'], mappings: hostMappings, defaults: [''] },
+        { handler: 'vars', [HOST_VAR]: '{atomo.host_id}' },
+      ],
+    },
+    { match: [{ vars: { [HOST_VAR]: [FOLD] } }], handle: [...foldHandlers(table), { handler: 'vars', [HOST_VAR]: '{atomo.folded}' }] },
+    { handle: projectHandlers(rows, groupOf) },
+  ];
+}
+
+/** Not a project id (ids are lower-case letters, digits and '-'): "look this host up again, without case". */
+const FOLD = '~';
+const HOST_VAR = 'atomo_host';
+
+function projectHandlers(rows: RegistryRow[], groupOf: Map<string, number>): Json[] {
   // One output per project, "route|upstream|id", so the linear lookup runs once; a one-regex map splits it.
   const projectMappings = knownRows(rows).map((row) => {
     const route = rowRoute(row) === 'up' ? 'up' : 'maintenance';
@@ -142,10 +157,9 @@ function resolveHandlers(rows: RegistryRow[], groupOf: Map<string, number>): Jso
     return { input: row.id, outputs: [`${route}:${groupOf.get(row.id)}|${upstream}|${row.id}`] };
   });
   return [
-    { handler: 'map', source: '{http.request.host}', destinations: ['{atomo.host_id}'], mappings: hostMappings, defaults: [''] },
     {
       handler: 'map',
-      source: `{atomo.host_id}@{http.request.header.${PROJECT_HEADER}}`,
+      source: `{http.vars.${HOST_VAR}}@{http.request.header.${PROJECT_HEADER}}`,
       destinations: ['{atomo.pick}'],
       mappings: [{ input_regexp: '^(?:([^@]+)@.*|@(.*))$', outputs: ['${1}${2}'] }],
       defaults: [''],
