@@ -1,5 +1,5 @@
 # The fleet daemon. tsx runs the TypeScript at runtime (it is a production dependency): no build step.
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 
 # pg_dump 15 for the backup taken before a project's database is dropped.
 RUN apt-get update \
