@@ -8,6 +8,10 @@ import type { Health } from './health.ts';
 import { createGitSource, type GitSource } from './git/source.ts';
 import { createCaddyGateway } from './gateway/caddy.ts';
 import { startHttp, type HttpDeps } from './http.ts';
+import { ensureOperatorToken } from './api/token.ts';
+import { removeDaemonInfo, writeDaemonInfo } from './api/discovery.ts';
+import { gatewayLinks } from './dashboard/routes.ts';
+import { createFleetObservers } from './notify/assemble.ts';
 import type { Registry } from './registry/registry.ts';
 import { createSecretStore } from './secrets/index.ts';
 import type { FleetSecretStore } from './secrets/refs.ts';
@@ -51,6 +55,8 @@ export interface BootOptions {
   concurrency?: number;
   /** Milliseconds between health probe rounds (default 10 s; FLEET_HEALTH_INTERVAL). */
   healthIntervalMs?: number;
+  /** Shows a newly created operator token at the terminal (`fleet daemon --dev` with the local store); never logged. */
+  announceToken?: (text: string) => void;
 }
 
 export interface RunningDaemon {
@@ -77,25 +83,37 @@ export async function bootDaemon(o: BootOptions): Promise<RunningDaemon> {
     })
     : createGitSource('local', { repoDir: o.repoDir, branch: fleet.branch });
   const caddyAdmin = o.caddyAdmin === undefined ? fleet.gateway.admin : o.caddyAdmin;
+  // The operator token guards every HTTP route but /healthz, the webhook and Caddy's ask; created on first start.
+  const operatorToken = await ensureOperatorToken({
+    secrets, prefix: fleet.secretStore.prefix, log, where: fleet.secretStore.type === 'local' ? `files under ${join(stateDir, 'secrets')}` : fleet.secretStore.type,
+    announce: fleet.secretStore.type === 'local' ? o.announceToken : undefined,
+  });
   let daemon: Daemon;
+  // Metrics and notifications, one set per daemon; they keep their memory in the registry once it exists.
+  const obs = createFleetObservers({ log, secrets, repoUrl: o.remoteUrl ?? resolve(o.repoDir), retry: o.backoff });
   // The endpoint starts first (its URL is Caddy's permission URL); its registry is the daemon's, set below.
   const httpDeps: HttpDeps = {
     registry: undefined as unknown as Registry, log, webhookSecret: o.webhookSecret,
-    last: () => daemon.last, kick: (f) => daemon.kick(f),
+    last: () => daemon.last, kick: (f) => daemon.kick(f), operatorToken, sync: () => daemon.syncNow(),
+    backups: { adminUrl: o.adminUrl, backupDir: o.backupDir ?? join(stateDir, 'backups') },
+    dashboard: { driver, links: gatewayLinks(fleet.gateway) }, metrics: obs.metrics,
   };
   const http = await startHttp(httpDeps, o.httpPort, o.httpHost);
+  // How a CLI on this machine finds the endpoint (the token it reads from the secret store).
+  writeDaemonInfo(stateDir, { url: http.url, pid: process.pid, startedAt: new Date().toISOString() });
   daemon = new Daemon({
     log, stateDir, registryUrl: o.registryUrl, adminUrl: o.adminUrl, instanceDbHost: fleet.postgres.instanceHost,
     source, worktree: o.watchWorktree, driver, layout: driverLayout(fleet.driver, { network: fleet.docker?.network }), secrets, secretPrefix: fleet.secretStore.prefix, sharedSecrets: fleet.sharedSecrets,
     repoUrl: o.remoteUrl ?? resolve(o.repoDir), intervalMs: o.intervalMs, fetchIntervalMs: o.remoteUrl ? fleet.pollInterval * 1000 : 0,
     backoff: o.backoff, backupDir: o.backupDir, portBase: o.portBase, probe: o.probe,
-    concurrency: o.concurrency, healthIntervalMs: o.healthIntervalMs,
+    concurrency: o.concurrency, healthIntervalMs: o.healthIntervalMs, observer: obs.observer,
     gateway: caddyAdmin ? {
       caddy: createCaddyGateway({ adminUrl: caddyAdmin, log }), override: o.gatewayOverride,
       permissionUrl: fleet.gateway.onDemandTls ? `${http.url}/gateway/allow` : undefined,
     } : null,
   });
   httpDeps.registry = daemon.registry;
+  obs.attach(daemon.registry);
   const watcher = o.watchWorktree ? watchWorktree(o.repoDir, () => daemon.kick()) : null;
   // A save right after start must not wait for the next poll.
   await watcher?.ready;
@@ -105,8 +123,10 @@ export async function bootDaemon(o: BootOptions): Promise<RunningDaemon> {
     daemon, httpUrl: http.url, secrets, driver,
     async stop() {
       await watcher?.close();
+      removeDaemonInfo(stateDir);
       await http.close();
       await daemon.stop();
+      obs.close();
     },
   };
 }

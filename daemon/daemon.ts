@@ -21,6 +21,7 @@ import { BackupScheduler } from './reconcile/backups.ts';
 import { HealthMonitor } from './reconcile/health.ts';
 import { reconcileState, type ReconcileState } from './reconcile/reconcile.ts';
 import type { ProjectRecord } from './registry/registry.ts';
+import type { FleetObserver } from './notify/observer.ts';
 
 export interface DaemonOptions {
   log: Logger;
@@ -58,6 +59,8 @@ export interface DaemonOptions {
   healthIntervalMs?: number;
   /** Milliseconds between full passes, which look at every project even when nothing it depends on changed. */
   resyncMs?: number;
+  /** Metrics and notifications: told about passes, fetches, gateway loads and backups (notify/observer.ts). */
+  observer?: FleetObserver;
 }
 
 /** Defaults an operator of a few hundred projects on one host can keep. */
@@ -113,6 +116,11 @@ export class Daemon {
   /** The last pass's outcome, for /healthz and tests. */
   last: PassResult = { commit: null, ok: false };
   passes = 0;
+  /** Passes started, and the callers waiting for one that starts after their request (`POST /api/v1/sync?wait=1`). */
+  private started = 0;
+  private waiters: { after: number; resolve: (r: PassResult) => void }[] = [];
+  /** A fetch was asked for (webhook, sync): the next pass fetches, even if one in flight fetched a moment before. */
+  private fetchAsked = false;
   lastFleet: FleetConfig | null = null;
 
   constructor(private readonly opts: DaemonOptions) {
@@ -127,7 +135,7 @@ export class Daemon {
       onChange: () => this.kick(),
     });
     const lastExit = new Map<string, number | null>();
-    this.backups = new BackupScheduler({ adminUrl: opts.adminUrl, dir: opts.backupDir ?? join(opts.stateDir, 'backups'), registry: this.registry, log, retry: opts.backoff && { baseMs: opts.backoff.baseMs, capMs: opts.backoff.capMs } });
+    this.backups = new BackupScheduler({ adminUrl: opts.adminUrl, dir: opts.backupDir ?? join(opts.stateDir, 'backups'), registry: this.registry, registryUrl: opts.registryUrl, log, retry: opts.backoff && { baseMs: opts.backoff.baseMs, capMs: opts.backoff.capMs }, observer: opts.observer });
     this.deps = {
       registry: this.registry, driver: opts.driver, layout: opts.layout, log,
       secrets: opts.secrets, secretPrefix: opts.secretPrefix, sharedSecrets: opts.sharedSecrets ?? [], adminUrl: opts.adminUrl, instanceDbHost: opts.instanceDbHost,
@@ -155,12 +163,34 @@ export class Daemon {
 
   /** Look again now (webhook, file save, instance exit). A kick during a pass gives exactly one more pass. */
   kick(fetch = false): void {
-    if (fetch) this.lastFetch = 0;
+    if (fetch) {
+      this.lastFetch = 0;
+      this.fetchAsked = true;
+    }
     this.poller.kick();
+  }
+
+  /**
+   * Fetch now, and resolve with the outcome of the first pass that starts after this call: it converges on the
+   * branch's HEAD as of this request (or a later one). Never rejects: a daemon that stops first says so.
+   */
+  syncNow(): Promise<PassResult> {
+    const after = this.started;
+    const done = new Promise<PassResult>((resolve) => this.waiters.push({ after, resolve }));
+    this.kick(true);
+    return done;
+  }
+
+  /** Hand a finished pass's outcome to everyone who waits for a pass started after their request. */
+  private settle(seq: number, result: PassResult): void {
+    const ready = this.waiters.filter((w) => seq > w.after);
+    this.waiters = this.waiters.filter((w) => seq <= w.after);
+    for (const w of ready) w.resolve(result);
   }
 
   async stop(): Promise<void> {
     await this.poller.stop();
+    for (const w of this.waiters.splice(0)) w.resolve({ commit: this.head?.commit ?? null, ok: false, error: 'the daemon stopped before the pass ran' });
     await this.health.stop();
     const snap = this.reader?.snapshot();
     if (snap) saveRead(this.readCachePath, snap);
@@ -172,32 +202,46 @@ export class Daemon {
 
   /** One pass (`full`: look at every project, as the periodic resync does). Never throws: the outcome is logged, recorded and returned. */
   async pass(opts: { full?: boolean } = {}): Promise<PassResult> {
+    const seq = ++this.started;
+    const t0 = performance.now();
+    const result = await this.runPass(opts);
+    this.opts.observer?.onPass?.({ result, seconds: (performance.now() - t0) / 1000, locked: this.locked, read: this.lastRead, rows: this.synced.rows, fleet: this.lastFleet });
+    this.settle(seq, result);
+    return result;
+  }
+
+  private async runPass(opts: { full?: boolean }): Promise<PassResult> {
     const log = this.opts.log;
     this.passes += 1;
     try {
       // 1. The registry must be reachable and ours alone (advisory lock); otherwise wait for the next pass.
-      if (!(await this.ready())) return (this.last = { commit: this.head?.commit ?? null, ok: false, error: 'waiting for the reconcile lock' });
-      // 2. Follow the branch (fetch at most every poll interval, or when kicked by a webhook).
-      const desired = await this.observe();
+      // 2. Follow the branch (fetch at most every poll interval, or when kicked by a webhook) and read the commit.
+      //    Git is read beside the lock check and the registry's rows, so a webhook's pass waits for the slower
+      //    of them, not for their sum; nothing is written before the lock is known to be held.
+      const records = this.ready().then((ok) => (ok ? this.registry.list() : null));
+      const [held, fetched] = await Promise.all([records.then((r) => r !== null), this.fetch().catch((err: unknown) => ({ err }))]);
+      if (!held) return (this.last = { commit: this.head?.commit ?? null, ok: false, error: 'waiting for the reconcile lock' });
+      const desired = await this.observe(fetched);
       // 3. Converge the projects whose inputs changed (all of them on a full pass), then the gateway.
       // A new fleet.yaml may change what every project resolves to (shared secrets): everyone is looked at.
       const fleetChanged = !!desired.fleet && desired.fleet !== this.synced.fleet;
       const full = opts.full || fleetChanged || Date.now() - this.lastFull >= (this.opts.resyncMs ?? DEFAULT_RESYNC_MS);
       if (full) this.lastFull = Date.now();
-      const { failed, looked } = await reconcile(this.deps, { desired, author: this.head?.author ?? 'fleet-daemon' }, this.state, { full });
+      const { failed, looked } = await reconcile(this.deps, { desired, author: this.head?.author ?? 'fleet-daemon' }, this.state, { full, records: records as Promise<ProjectRecord[]> });
       // The converged registry, as the pass read and wrote it (a write by anyone else shows at the next pass's
       // list), serves the backup schedule, the health probes and the gateway.
       const rows = await this.registry.listKnown();
       const fleet = desired.fleet ?? this.lastFleet;
       const changed = full || rows !== this.synced.rows || fleet !== this.synced.fleet;
       if (changed) {
-        this.backups.sync(rows);
+        this.backups.sync(rows, fleet?.backups?.registry);
         this.health.setTargets(probeTargets(rows));
       }
       // Nothing new for the gateway: one small request says whether Caddy still runs what was loaded.
       const gw = this.opts.gateway;
       const unchanged = gw && !changed && this.synced.gatewayOk && await gw.caddy.stillApplied().catch(() => false);
       const gateway = gw && !unchanged ? await syncGateway(gw, this.registry, rows, fleet, log, { verify: full }) : null;
+      if (gateway) this.opts.observer?.onGatewayLoad?.(gateway);
       this.synced = { rows: gateway ? await this.registry.listKnown() : rows, fleet, gatewayOk: gateway ? gateway.ok : this.synced.gatewayOk };
       // 4. The gateway routes to the new instances now (or there is none): retire the ones they replaced. A failed
       //    load leaves Caddy on the old upstreams, so they stay until a pass loads the new ones.
@@ -255,26 +299,54 @@ export class Daemon {
     else if (prev && !prev.ok) this.opts.log.info({ commit: this.head?.commit }, 'git source available again');
   }
 
-  private async observe(): Promise<FleetRead> {
-    const fetchDue = Date.now() - this.lastFetch >= (this.opts.fetchIntervalMs ?? 0);
+  /** The source's sync, timed for the observer (metrics). */
+  private async timedSync(): ReturnType<GitSource['sync']> {
+    const t0 = performance.now();
+    const seconds = () => (performance.now() - t0) / 1000;
+    try {
+      const r = await this.opts.source.sync();
+      this.opts.observer?.onFetch?.(seconds(), true);
+      return r;
+    } catch (err) {
+      this.opts.observer?.onFetch?.(seconds(), false);
+      throw err;
+    }
+  }
+
+  /**
+   * Fetch (when due) and read the commit the branch points at, writing nothing to the registry: it runs before
+   * the lock is known to be held. A fetch that fails falls back to the last fetched commit (see observe).
+   */
+  private async fetch(): Promise<Fetched> {
+    const fetchDue = this.fetchAsked || Date.now() - this.lastFetch >= (this.opts.fetchIntervalMs ?? 0);
+    let source: SourceState | null = null;
     if (fetchDue || !this.head) {
+      this.fetchAsked = false;
       try {
-        const r = await this.opts.source.sync();
+        const r = await this.timedSync();
         if (r.changed) this.opts.log.info({ commit: r.head, author: r.author }, 'tracked branch moved');
         this.head = { commit: r.head, author: r.author };
-        await this.sourceState({ ok: true });
+        source = { ok: true };
       } catch (err) {
         // Git out of reach is not an outage: converge on the last fetched commit until the source is back.
         const last = this.head ?? (await this.opts.source.lastKnown().then((r) => r && { commit: r.head, author: r.author }));
         if (!last) throw err;
         this.head = last;
-        await this.sourceState({ ok: false, reason: 'SourceUnavailable', message: describe(err), commit: last.commit });
+        source = { ok: false, reason: 'SourceUnavailable', message: describe(err), commit: last.commit };
       } finally {
         this.lastFetch = Date.now();
       }
     }
     const same = !this.opts.worktree && this.lastRead?.commit === this.head.commit;
     const read = same ? this.lastRead! : this.opts.worktree ? await readWorktree(this.opts.source.dir) : await (this.reader ??= createCommitReader(this.opts.source.dir, { primed: loadRead(this.readCachePath) })).read(this.head.commit);
+    return { read, source };
+  }
+
+  /** What `fetch` found, now that the lock is held: the source's state recorded, the read made current. */
+  private async observe(fetched: Fetched | { err: unknown }): Promise<FleetRead> {
+    if ('err' in fetched) throw fetched.err;
+    const { read, source } = fetched;
+    if (source) await this.sourceState(source);
     this.lastRead = read;
     if (read.fleet) {
       this.lastFleet = read.fleet;
@@ -283,6 +355,12 @@ export class Daemon {
     else if (read.fleetIssues.length && this.recorded !== read.commit) this.opts.log.warn({ issues: read.fleetIssues }, 'fleet.yaml is invalid at this commit; keeping the last valid one');
     return read;
   }
+}
+
+interface Fetched {
+  read: FleetRead;
+  /** The source's state when this pass fetched (null: no fetch was due). */
+  source: SourceState | null;
 }
 
 /** The instances the health monitor probes: those the registry routes to. */

@@ -1,29 +1,55 @@
-// The daemon's own HTTP endpoint (loopback or the internal network only): its health, the fleet's status,
-// the git push webhook, and Caddy's on-demand TLS permission check.
+// The daemon's own HTTP endpoint (loopback or the internal network only). Route modules under daemon/api/ (and
+// the dashboard's, the metrics') each answer their paths; this file only orders them and guards them: every route
+// needs the operator token except the few in `open`, which are safe without it (see api/public.ts).
 import http from 'node:http';
 import type { Logger } from 'pino';
 import { describe } from './core/errors.ts';
-import { webhookResponse } from './git/webhook.ts';
-import { permissionResponse } from './gateway/permission.ts';
 import type { Registry } from './registry/registry.ts';
 import type { PassResult } from './daemon.ts';
+import { isOperator } from './api/auth.ts';
+import { publicRoutes } from './api/public.ts';
+import { ApiError, sendJson, type Route } from './api/respond.ts';
+import { apiRoutes } from './api/v1.ts';
+import { backupRoutes, type BackupApiDeps } from './api/backups.ts';
+import { createDashboard, type DashboardOptions } from './dashboard/routes.ts';
+import type { FleetMetrics } from './metrics/metrics.ts';
+import { metricsRoute } from './metrics/route.ts';
 
 export interface HttpDeps {
   registry: Registry;
   log: Logger;
   /** The HMAC secret of the push webhook; absent → the endpoint answers 404. */
   webhookSecret?: string;
+  /** The operator token (`<prefix>/fleet/OPERATOR_TOKEN`); without one every guarded route answers 401. */
+  operatorToken?: string;
   last(): PassResult;
   kick(fetch: boolean): void;
+  /** Fetch now; the outcome of the first pass that starts after the call. */
+  sync(): Promise<PassResult>;
+  /** Backups through the API (daemon/backup); absent: those routes answer 404. */
+  backups?: Omit<BackupApiDeps, 'registry'>;
+  /** The dashboard's instance logs and hostname links (daemon/dashboard/routes.ts). */
+  dashboard?: DashboardOptions;
+  /** The daemon's Prometheus metrics (GET /metrics). */
+  metrics?: FleetMetrics;
 }
 
-const MAX_BODY = 5 * 1024 * 1024;
+/** Where the token comes from, for the 401's sentence (a path in the secret store, never the value). */
+const TOKEN_HINT = 'send Authorization: Bearer <token>; the token is the secret <prefix>/fleet/OPERATOR_TOKEN (fleet CLI commands read it themselves)';
 
 export function startHttp(deps: HttpDeps, port: number, host = '127.0.0.1'): Promise<{ url: string; close(): Promise<void> }> {
+  // Tried in order; the first that answers wins.
+  // The dashboard checks the token itself: a browser without it is sent to the login form, not answered 401.
+  const open: Route[] = [publicRoutes(deps), createDashboard(deps)];
+  const guarded: Route[] = [
+    ...(deps.backups ? [backupRoutes({ get registry() { return deps.registry; }, ...deps.backups })] : []),
+    apiRoutes(deps), metricsRoute(deps),
+  ];
   const server = http.createServer((req, res) => {
-    handle(deps, req, res).catch((err) => {
+    handle(open, guarded, deps, req, res).catch((err) => {
+      if (err instanceof ApiError) return sendJson(res, err.status, { error: err.message }, err.headers);
       deps.log.warn({ err: { message: describe(err) } }, 'http request failed');
-      send(res, 503, { error: describe(err) });
+      sendJson(res, 503, { error: describe(err) });
     });
   });
   return new Promise((resolve, reject) => {
@@ -38,46 +64,13 @@ export function startHttp(deps: HttpDeps, port: number, host = '127.0.0.1'): Pro
   });
 }
 
-async function handle(deps: HttpDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function handle(open: Route[], guarded: Route[], deps: HttpDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://daemon');
-  if (req.method === 'GET' && url.pathname === '/healthz') {
-    // Alive as long as the loop runs; whether the last pass converged is in the body, not the status.
-    return send(res, 200, { ok: true, last: deps.last() });
+  for (const route of open) if (await route(req, res, url)) return;
+  // Everything else needs the token, unknown paths included: a caller without it learns nothing about the routes.
+  if (!isOperator(req, deps.operatorToken)) {
+    throw new ApiError(401, `the operator token is required: ${TOKEN_HINT}`, { 'www-authenticate': 'Bearer realm="atomo-fleet"' });
   }
-  if (req.method === 'GET' && url.pathname === '/status') {
-    const rows = await deps.registry.list();
-    return send(res, 200, { last: deps.last(), projects: rows.map(({ manifest: _m, ...r }) => r) });
-  }
-  if (req.method === 'GET' && url.pathname === '/gateway/allow') {
-    const r = permissionResponse(await deps.registry.list(), url);
-    res.writeHead(r.status, { 'content-type': 'text/plain' }).end(r.body);
-    return;
-  }
-  if (req.method === 'POST' && url.pathname === '/hooks/git') {
-    if (!deps.webhookSecret) return send(res, 404, { error: 'webhook not configured: set git.webhookSecret in fleet.yaml' });
-    const body = await readBody(req);
-    const r = webhookResponse(deps.webhookSecret, req.headers, body);
-    if (r.sync) deps.kick(true);
-    return send(res, r.status, typeof r.body === 'string' ? { message: r.body } : r.body);
-  }
-  send(res, 404, { error: 'not found' });
-}
-
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) req.destroy(new Error('body too large'));
-      else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
-function send(res: http.ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent) return;
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  for (const route of guarded) if (await route(req, res, url)) return;
+  sendJson(res, 404, { error: `no route ${req.method} ${url.pathname}` });
 }

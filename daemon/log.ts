@@ -5,6 +5,7 @@
 //     connection URL with a password inside any string;
 //  3. serializers for errors and the message string, which scrub `scheme://user:password@` out of text.
 import pino, { type Logger, type DestinationStream, type LevelWithSilent } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger } from 'pino';
 
@@ -12,6 +13,11 @@ export interface LoggerOptions {
   level?: LevelWithSilent;
   /** Where JSON lines go (default stdout). */
   destination?: DestinationStream | NodeJS.WritableStream;
+  /**
+   * Lines for a person at a terminal (pino-pretty: time, level, message, then one field a line) instead of JSON:
+   * `fleet daemon --dev`. Production keeps JSON for log collectors. Redaction happens before either.
+   */
+  pretty?: boolean;
 }
 
 const CENSOR = '[Redacted]';
@@ -114,7 +120,12 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       log: (obj) => scrub(obj) as Record<string, unknown>,
     },
   };
-  const root = opts.destination ? pino(options, opts.destination as DestinationStream) : pino(options);
+  const target = (opts.destination ?? process.stdout) as NodeJS.WritableStream & { isTTY?: boolean };
+  // In-process and synchronous (no worker thread): a line is on the terminal before the next one is written.
+  const destination = opts.pretty
+    ? pretty({ destination: target, sync: true, colorize: target.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
+    : opts.destination;
+  const root = destination ? pino(options, destination as DestinationStream) : pino(options);
   // pino runs no formatter over child bindings, so scrub them on the way in. Children are created with
   // Object.create(parent), so every descendant inherits this override.
   const plainChild = root.child;

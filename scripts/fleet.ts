@@ -3,17 +3,27 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Command } from './command.ts';
+import { SUMMARIES } from './command-summaries.ts';
 import { debugEnabled } from '../daemon/config/env.ts';
 import { FleetError, describe } from '../daemon/core/errors.ts';
 
 
-const commands: Record<string, () => Promise<{ default: Command }>> = {
+export const commands: Record<string, () => Promise<{ default: Command }>> = {
   validate: () => import('./commands/validate.ts'),
   plan: () => import('./commands/plan.ts'),
   new: () => import('./commands/new.ts'),
   daemon: () => import('./commands/daemon.ts'),
   status: () => import('./commands/status.ts'),
   secrets: () => import('./commands/secrets.ts'),
+  events: () => import('./commands/events.ts'),
+  logs: () => import('./commands/logs.ts'),
+  backup: () => import('./commands/backup.ts'),
+  backups: () => import('./commands/backups.ts'),
+  restore: () => import('./commands/restore.ts'),
+  sync: () => import('./commands/sync.ts'),
+  restart: () => import('./commands/restart.ts'),
+  suspend: () => import('./commands/suspend.ts'),
+  resume: () => import('./commands/resume.ts'),
 };
 
 function help(): string {
@@ -21,7 +31,8 @@ function help(): string {
     'usage: fleet <command> [--repo DIR] [options]',
     '',
     'commands:',
-    ...Object.keys(commands).map((c) => `  ${c}`),
+    // Summaries from a static table: help stays fast (no command module is loaded).
+    ...Object.keys(commands).map((c, _i, all) => `  ${c.padEnd(Math.max(...all.map((n) => n.length)))}  ${SUMMARIES[c] ?? ''}`.trimEnd()),
     '',
     'Run `fleet <command> --help` for a command\'s options.',
   ].join('\n');

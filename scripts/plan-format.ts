@@ -4,15 +4,16 @@ import { formatIssue } from '../daemon/manifest/parse.ts';
 
 /**
  * One symbol per project line: `+` create or start, `~` update, schema update or provision (role and database), `∓` restart (the instance is
- * replaced or started again after a crash), `-` stop, `!` delete, `…` wait (backoff: nothing changes this pass).
+ * replaced or started again after a crash), `-` stop, `!` delete, `…` wait (backoff: nothing changes this pass), `‖`
+ * suspended by an operator (left as it is), `↺` restore of the database from a backup (an operator's request).
  * When a project has several actions the most consequential one picks the symbol.
  */
 const SYMBOL: Record<Exclude<Action['kind'], 'noop'>, string> = {
-  create: '+', provision: '~', start: '+', update: '~', schema_update: '~', restart: '∓', stop: '-', delete: '!', wait: '…',
+  create: '+', provision: '~', start: '+', update: '~', schema_update: '~', restart: '∓', stop: '-', delete: '!', wait: '…', suspended: '‖', restore: '↺',
 };
 // A restart next to an update keeps `~` (the update is its cause; its reason is on the line): `∓` marks a restart
 // alone (a crash, a secret rotation).
-const WEIGHT: Record<string, number> = { '!': 4, '-': 3, '+': 2, '~': 1, '∓': 0, '…': -1 };
+const WEIGHT: Record<string, number> = { '!': 4, '↺': 3.5, '-': 3, '+': 2, '~': 1, '∓': 0, '…': -1, '‖': -2 };
 
 export interface ProjectLine {
   id: string;
@@ -31,7 +32,8 @@ export function projectLines(actions: Action[]): ProjectLine[] {
     const symbol = SYMBOL[action.kind];
     if (!line.reasons.length || WEIGHT[symbol] > WEIGHT[line.symbol]) line.symbol = symbol;
     line.reasons.push(action.reason);
-    if ((action.kind === 'delete' && action.dropDatabase) || (action.kind === 'schema_update' && action.revert)) {
+    // A restore replaces the database's content: bold in a pull request comment, like a dropped database.
+    if ((action.kind === 'delete' && action.dropDatabase) || (action.kind === 'schema_update' && action.revert) || (action.kind === 'restore' && !action.refused)) {
       line.needsCare = true;
     }
     lines.set(action.id, line);
@@ -43,7 +45,8 @@ export function summary(actions: Action[]): string {
   const count = (kinds: Action['kind'][]) => new Set(actions.filter((a) => kinds.includes(a.kind)).map((a) => a.id)).size;
   return `Plan: ${count(['create'])} to create, ${count(['start'])} to start, ` +
     `${count(['update', 'schema_update', 'provision'])} to update, ${count(['stop'])} to stop, ${count(['delete'])} to delete` +
-    (count(['restart']) ? `, ${count(['restart'])} to restart.` : '.');
+    (count(['restart']) ? `, ${count(['restart'])} to restart` : '') +
+    (count(['suspended']) ? `, ${count(['suspended'])} suspended (left as it is).` : '.');
 }
 
 /** `+ blog  new project at blog.localhost`, one line per changed project; "No changes." when none. */

@@ -291,6 +291,6 @@ setInterval(() => {}, 1000);
     expect(d.name).toBe('process');
     const err = await createDriver('kubernetes', { stateDir: root, log: pino({ level: 'silent' }) }).catch((e) => e);
     expect(isFleetError(err, 'UNKNOWN_COMPONENT')).toBe(true);
-    expect(err.message).toBe('unknown driver "kubernetes"; known: process, docker');
+    expect(err.message).toBe('unknown driver "kubernetes"; known: process, docker, swarm');
   });
 });

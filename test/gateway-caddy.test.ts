@@ -54,10 +54,10 @@ async function instance(id: string): Promise<string> {
 
 interface Answer { status: number; headers: http.IncomingHttpHeaders; body: string; json?: any }
 
-function send(host: string, opts: { headers?: Record<string, string>; body?: string; port?: number } = {}): Promise<Answer> {
+function send(host: string, opts: { headers?: Record<string, string>; body?: string; port?: number; path?: string } = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port: opts.port ?? caddy.httpPort, path: '/hello', method: opts.body ? 'POST' : 'GET', headers: { host, ...opts.headers }, agent: false },
+      { host: '127.0.0.1', port: opts.port ?? caddy.httpPort, path: opts.path ?? '/hello', method: opts.body ? 'POST' : 'GET', headers: { host, ...opts.headers }, agent: false },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -232,6 +232,40 @@ describe('edge policies through the real Caddy', () => {
   it('answers 403 to a denied address, for that project only', async () => {
     expect((await send('guarded.example.com')).status).toBe(403);
     expect((await send('alpha.example.com')).status).toBe(200);
+  });
+});
+
+describe("instances' own /metrics and /meta are not public (edge policy, on by default)", () => {
+  // Caddy's path matcher compares without case, and that is wanted: an instance's router may well answer
+  // /METRICS as /metrics (Express routes without case by default), so every spelling must be refused.
+  it.each(['/metrics', '/metrics/', '/metrics/x', '/metrics?format=json', '/meta', '/meta/x', '/METRICS', '/Meta/X', '//metrics', '/%6Detrics'])(
+    '%s answers the uniform 404, as an unknown host does',
+    async (path) => {
+      const res = await send('alpha.example.com', { path });
+      const unknown = await send('nobody.example.com');
+      expect(res.status).toBe(404);
+      expect(res.body).toBe(unknown.body);
+      expect(res.json).toBeUndefined();
+    },
+  );
+
+  it.each(['/metricsx', '/metametrics', '/x/metrics', '/meta-data'])('%s still reaches the instance', async (path) => {
+    const res = await send('alpha.example.com', { path });
+    expect(res.status).toBe(200);
+    expect(res.json.project).toBe('alpha');
+  });
+
+  it('gateway.policies.exposeMetricsAndMeta: true passes them through', async () => {
+    try {
+      await gateway.apply(renderCaddyConfig(rows, { ...gw, policies: { exposeMetricsAndMeta: true } }));
+      for (const path of ['/metrics', '/meta/x']) {
+        const res = await send('alpha.example.com', { path });
+        expect(res.status).toBe(200);
+        expect(res.json.project).toBe('alpha');
+      }
+    } finally {
+      await gateway.apply(renderCaddyConfig(rows, gw));
+    }
   });
 });
 

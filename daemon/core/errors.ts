@@ -15,7 +15,11 @@ export type ErrorCode =
   | 'HEALTH'
   | 'USAGE'
   | 'UNKNOWN_COMPONENT'
-  | 'DELETE_GUARD';
+  | 'DELETE_GUARD'
+  | 'DAEMON_UNREACHABLE'
+  | 'API'
+  | 'BACKUP'
+  | 'RESTORE';
 
 export class FleetError extends Error {
   readonly code: ErrorCode;

@@ -42,6 +42,8 @@ export interface HashInput {
   port: number;
   secretsVersion: number;
   driver: string;
+  /** Operator restart requests so far; 0 (or absent) leaves the hash as it was before restarts could be asked for. */
+  restartGeneration?: number;
 }
 
 /**
@@ -54,6 +56,7 @@ export function instanceSpecHash(h: HashInput): string {
     // Keys sorted: a manifest read back from jsonb orders them its own way, and that must not restart anything.
     runtime: sortedKeys(m.runtime ?? {}), env: sorted(m.env), secrets: sorted(m.secrets), resources: instanceResources(m.resources), rls: m.tenancy?.rls ?? false,
     schema: h.schemaDigest, port: h.port, secretsVersion: h.secretsVersion, driver: h.driver,
+    ...(h.restartGeneration ? { restartGeneration: h.restartGeneration } : {}),
   });
   return createHash('sha256').update(input).digest('hex').slice(0, 16);
 }

@@ -1,5 +1,5 @@
 // The plan: desired projects (git) vs actual projects (registry) → actions. Pure and deterministic.
-import type { Action, ActualProject, DesiredProject, Manifest, ObservedInstance, PlanInput, DriverLayout } from './types.ts';
+import type { Action, ActualProject, DesiredProject, Manifest, ObservedInstance, PlanInput, DriverLayout, RestoreRequest } from './types.ts';
 import { canonicalJson } from './canonical.ts';
 import { instancePort, instanceSpecHash } from './instance-spec.ts';
 
@@ -9,7 +9,7 @@ export const UPDATE_FIELDS = [
 ] as const satisfies readonly (keyof Manifest)[];
 
 const KIND_ORDER: Record<Action['kind'], number> = {
-  create: 0, provision: 1, start: 2, update: 3, schema_update: 4, restart: 5, stop: 6, delete: 7, wait: 8, noop: 9,
+  create: 0, provision: 1, start: 2, update: 3, schema_update: 4, restore: 5, restart: 6, stop: 7, delete: 8, wait: 9, suspended: 10, noop: 11,
 };
 
 /**
@@ -46,7 +46,22 @@ export interface Target { manifest: Manifest; schemaDigest: string }
 export function targetSpecHash(a: ActualProject | undefined, t: Target, driver: DriverLayout | undefined): string | null {
   if (!a || !driver) return null;
   const port = instancePort(driver, a.port, t.manifest);
-  return instanceSpecHash({ manifest: t.manifest, schemaDigest: t.schemaDigest, port, secretsVersion: a.secretsVersion ?? 0, driver: driver.name });
+  return instanceSpecHash({ manifest: t.manifest, schemaDigest: t.schemaDigest, port, secretsVersion: a.secretsVersion ?? 0, driver: driver.name, restartGeneration: a.restartGeneration ?? 0 });
+}
+
+/** How many earlier restart generations are tried when telling an operator restart from another spec change. */
+const OPERATOR_LOOKBACK = 16;
+
+/**
+ * Whether the only difference between the running instance and the target is the restart generation: the instance
+ * runs the same spec at an earlier generation (several requests before one pass are still one restart).
+ */
+function operatorRestartOnly(a: ActualProject, t: Target, running: string, driver: DriverLayout | undefined): boolean {
+  const gen = a.restartGeneration ?? 0;
+  for (let g = gen - 1; g >= Math.max(0, gen - OPERATOR_LOOKBACK); g--) {
+    if (targetSpecHash({ ...a, restartGeneration: g }, t, driver) === running) return true;
+  }
+  return false;
 }
 
 /** The instance the plan assumes: observed, or (CLI preview) what the registry says runs. */
@@ -79,6 +94,9 @@ function planInstance(a: ActualProject, t: Target, input: PlanInput, starting: b
   if (!want || !inst.specHash || inst.specHash === want) return [];
   if (pace.replaceWaitMs !== undefined) {
     return [{ kind: 'wait', id, on: 'replace', waitMs: pace.replaceWaitMs, reason: `replacement not ready; retried in ${Math.ceil(pace.replaceWaitMs / 1000)} s` }];
+  }
+  if (operatorRestartOnly(a, t, inst.specHash, input.driver)) {
+    return [{ kind: 'restart', id, cause: 'operator', reason: `operator restart requested by ${a.restartRequestedBy ?? 'an operator'}` }];
   }
   return [{ kind: 'restart', id, cause: 'spec', reason: `spec changed: ${why}` }];
 }
@@ -173,6 +191,30 @@ function planInvalid(id: string, a: ActualProject | undefined, input: PlanInput)
   return [...more.filter((x) => !(x.kind === 'restart' && x.cause === 'spec') && !(x.kind === 'wait' && x.on === 'replace')), keep];
 }
 
+/** A suspended project: one line saying so, instead of whatever the pass would do. */
+function planSuspended(a: ActualProject & { suspended: { by: string; at: string } }): Action {
+  const { by, at } = a.suspended;
+  return { kind: 'suspended', id: a.id, by, at, reason: `suspended by ${by} at ${at.replace(/\.\d+Z$/, 'Z')}: left as it is` };
+}
+
+/**
+ * An operator's restore request: one `restore` action, which stops the instance, replaces the database and starts
+ * the instance when it should run, so the pass's own start, restart and backoff wait give way to it. A request that
+ * cannot be carried out is refused (closed as failed, nothing touched); with the driver out of reach it waits.
+ */
+function planRestore(id: string, own: Action[], a: ActualProject | undefined, d: DesiredProject | undefined, r: RestoreRequest, input: PlanInput): Action[] {
+  const base = { kind: 'restore' as const, id, request: r.request, backup: r.backup, file: r.file, by: r.by };
+  const refuse = (why: string): Action[] => [...own, { ...base, refused: why, reason: `restore from ${r.backup} refused: ${why}` }];
+  if (!a) return refuse(`project ${id} is not registered`);
+  if (a.suspended) return refuse(`project ${id} is suspended; resume it first`);
+  if (a.status === 'deleted') return refuse(`project ${id} is deleted`);
+  if (d?.manifest.state === 'deleted') return refuse(`project ${id} is being deleted (state: deleted)`);
+  if (a.provisioned === null) return refuse(`the database of ${id} is not provisioned yet`);
+  if (input.instances === null) return own;
+  const kept = own.filter((x) => !(x.kind === 'start' || x.kind === 'restart' || x.kind === 'noop' || (x.kind === 'wait' && x.on !== 'delete')));
+  return [...kept, { ...base, reason: `restore from ${r.backup} (requested by ${r.by})` }];
+}
+
 /**
  * Git vs registry vs instances → actions, sorted by id then kind: every lifecycle step the daemon takes, and
  * nothing it does not. `invalid` projects keep whatever was last applied.
@@ -187,9 +229,14 @@ export function planFleet(input: PlanInput): Action[] {
   for (const id of ids) {
     const d = want.get(id);
     const a = have.get(id);
-    if (bad.has(id)) actions.push(...planInvalid(id, a, input));
-    else if (d) actions.push(...planPresent(d, a, input));
-    else if (a) actions.push(planAbsent(a, input));
+    // Suspended by an operator: left exactly as it is, whatever git, the registry or the instance say.
+    const own: Action[] = [];
+    if (a?.suspended) own.push(planSuspended({ ...a, suspended: a.suspended }));
+    else if (bad.has(id)) own.push(...planInvalid(id, a, input));
+    else if (d) own.push(...planPresent(d, a, input));
+    else if (a) own.push(planAbsent(a, input));
+    const restore = input.restores?.get(id);
+    actions.push(...(restore ? planRestore(id, own, a, bad.has(id) ? undefined : d, restore, input) : own));
   }
   // Stryker disable next-line MethodExpression: equivalent, ids are walked in order and planPresent emits kinds in KIND_ORDER.
   return actions.sort(compareActions);
@@ -244,6 +291,7 @@ export function inverse(action: Action): Action {
     case 'restart': return { ...action, reason: `inverse of: ${action.reason}` };
     case 'schema_update': return { ...action, revert: true, reason: `inverse of: ${action.reason}` };
     case 'delete': return { kind: 'create', id, reason: `inverse of: ${action.reason}` };
-    case 'wait': case 'noop': return { ...action };
+    // A restore is not undone by the opposite commit: it is an operator's act, not git's.
+    case 'wait': case 'suspended': case 'restore': case 'noop': return { ...action };
   }
 }

@@ -38,6 +38,14 @@ export interface Manifest {
   tenancy?: { rls: boolean };
   /** Per-project edge policy overrides (gateway). */
   edge?: EdgePolicy;
+  /** Where the instance may run (driver: swarm): Swarm constraints and spread preferences. */
+  placement?: Placement;
+}
+
+/** Swarm placement, as compose's `deploy.placement` writes it: `node.labels.tier==hot`, `{ spread: node.labels.zone }`. */
+export interface Placement {
+  constraints?: string[];
+  preferences?: { spread: string }[];
 }
 
 export interface EdgePolicy {
@@ -52,7 +60,7 @@ export interface FleetConfig {
   branch: string;
   /** Seconds between fetches of the tracked branch (jittered). */
   pollInterval: number;
-  driver: 'process' | 'docker';
+  driver: 'process' | 'docker' | 'swarm';
   postgres: {
     /** Reference in the secret store to the admin URL, or `embedded`. */
     admin: string;
@@ -66,15 +74,30 @@ export interface FleetConfig {
     tls: 'off' | 'internal' | 'acme';
     acmeEmail?: string;
     onDemandTls?: boolean;
-    policies: EdgePolicy;
+    /** `exposeMetricsAndMeta` is fleet-wide only (a project cannot open its own): instances' /metrics and /meta stay private unless true. */
+    policies: EdgePolicy & { exposeMetricsAndMeta?: boolean };
   };
   docker?: { socketPath?: string; network: string };
+  /** driver: swarm: the manager's Docker API, the swarm-scoped network tasks join, the healthcheck argv. */
+  swarm?: { socketPath?: string; network: string; healthcheck?: string[] };
   git?: { url?: string; tokenSecret?: string; webhookSecret?: string };
   /**
    * Absolute secret references any project may name besides its own `<prefix>/<id>/...` (default none);
    * an entry ending in `/` shares everything under it.
    */
   sharedSecrets?: string[];
+  /** The registry database's own backup schedule (project databases follow their manifest's `backup`). */
+  backups?: { registry?: { schedule: string; retention: number } };
+  /** Webhooks and the GitHub commit status (daemon/notify); credentials are secret references, never values. */
+  notify?: NotifyConfig;
+}
+
+/** What a notification receiver may subscribe to. */
+export type NotifyEvent = 'deploy_applied' | 'project_failed' | 'project_stalled' | 'project_recovered' | 'backup_failed' | 'manifest_invalid';
+
+export interface NotifyConfig {
+  webhooks?: { name: string; format: 'json' | 'slack'; urlSecret: string; events?: NotifyEvent[] }[];
+  githubStatus?: { repository: string; tokenSecret: string; apiUrl: string; context: string; targetUrl?: string };
 }
 
 /** What git says a project should be, at one commit. */
@@ -131,6 +154,18 @@ export interface ActualProject {
   upstream?: string | null;
   /** Connection limit the project's role was provisioned with; null: not provisioned yet; undefined: unknown. */
   provisioned?: number | null;
+  /** Bumped by each operator restart request; part of the instance's spec hash, so a pending one shows as a restart. */
+  restartGeneration?: number;
+  /** Who asked for the last operator restart. */
+  restartRequestedBy?: string | null;
+  /** Set while an operator keeps the project as it is: no pass changes anything about it. */
+  suspended?: Suspension | null;
+}
+
+/** Flux's `suspend`: who suspended a project's reconciliation, and when. */
+export interface Suspension {
+  by: string;
+  at: string;
 }
 
 /** What the driver reports for one project's instance, as far as the plan needs it. */
@@ -166,6 +201,17 @@ export interface PlanInput {
   pacing?: Map<string, Pacing>;
   /** Driver name, part of the spec hash; without it no spec-based restart is planned. */
   driver?: DriverLayout;
+  /** Open restore requests by project id (the registry's `project_requests`). */
+  restores?: Map<string, RestoreRequest>;
+}
+
+/** An operator's request to restore a project's database from a backup file. */
+export interface RestoreRequest {
+  request: number;
+  /** The backup's file name, and its path on the daemon's host. */
+  backup: string;
+  file: string;
+  by: string;
 }
 
 export type Action =
@@ -175,11 +221,19 @@ export type Action =
   | { kind: 'start'; id: string; reason: string }
   | { kind: 'update'; id: string; reason: string; changes: string[] }
   | { kind: 'schema_update'; id: string; reason: string; revert: boolean }
-  | { kind: 'restart'; id: string; reason: string; cause: 'spec' | 'crash' }
+  /** `operator`: asked for through the operator API (restart generation bumped); replaced like a spec change. */
+  | { kind: 'restart'; id: string; reason: string; cause: 'spec' | 'crash' | 'operator' }
   | { kind: 'stop'; id: string; reason: string; removed: boolean }
   | { kind: 'delete'; id: string; reason: string; dropDatabase: boolean }
   /** Backoff: nothing is started (or deleted) this pass; not a state change. */
   | { kind: 'wait'; id: string; reason: string; waitMs: number; on: 'crash' | 'replace' | 'delete' }
+  /** Suspended by an operator: the pass leaves the project exactly as it is (the only action it gets). */
+  | { kind: 'suspended'; id: string; reason: string; by: string; at: string }
+  /**
+   * An operator asked to restore the project's database from a backup (request `request`): the instance stops, the
+   * database is replaced, the instance starts again. `refused`: the request is closed as failed, nothing is touched.
+   */
+  | { kind: 'restore'; id: string; reason: string; request: number; backup: string; file: string; by: string; refused?: string }
   | { kind: 'noop'; id: string; reason: string };
 
 /** `Degraded`: a replacement did not become ready and the previous instance keeps serving. */
@@ -230,6 +284,8 @@ export interface InstanceSpec {
    */
   port: number;
   resources: { memory?: string; cpus?: number };
+  /** Where the instance may run (swarm driver; the others run on this host). */
+  placement?: Placement;
   /** A digest of everything that requires a restart when it changes (not secret values themselves). */
   specHash: string;
   logDir: string;
@@ -280,9 +336,25 @@ export interface Driver {
   retire?(routed: ReadonlySet<string>): Promise<void>;
   /** Stop and forget an instance, retiring ones included; stopping one that does not run is fine. */
   stop(id: string): Promise<void>;
+  /**
+   * Remove all the driver keeps for a deleted project, where `stop` keeps something (swarm: the service scaled
+   * to 0 and its schema configs). Drivers whose `stop` leaves nothing behind do not need it.
+   */
+  remove?(id: string): Promise<void>;
   /** Called once by the daemon; exits of supervised instances are reported here. */
   onExit?(listener: (id: string, code: number | null) => void): void;
+  /**
+   * The instance's output (stdout and stderr), oldest first: its last `lines` lines, then with `follow` each new
+   * line until `signal` aborts. A project that never logged yields nothing. For `fleet logs` and the dashboard.
+   */
+  logs?(id: string, opts: LogOptions): AsyncIterable<string>;
   close?(): Promise<void>;
+}
+
+export interface LogOptions {
+  lines: number;
+  follow?: boolean;
+  signal?: AbortSignal;
 }
 
 export interface SecretStore {

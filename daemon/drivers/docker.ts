@@ -1,7 +1,10 @@
 // The Docker driver: one container per project, found by label on every call (level-based, no memory of
 // its own). Thin executor over the Docker Engine API; what a container looks like is container-spec.ts.
 // A changed spec starts a new container next to the old one; the old one serves on ("retiring") until `retire`
-// sees that nothing routes to it any more.
+// sees that nothing routes to it any more. On the host's network (`network: host`, the one network an engine
+// without iptables or a bridge offers) the old container goes first: old and new would share the project's port
+// and schema file. A port held by anything else gives the instance a fresh one.
+import { freshPort, portFree } from '../ports.ts';
 import Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { DEFAULT_DOCKER_NETWORK } from '../config/defaults.ts';
@@ -10,6 +13,8 @@ import type { Driver, Instance, InstanceSpec } from '../core/types.ts';
 import {
   DEFAULT_SCHEMA_MOUNT, LABEL_COMMIT, LABEL_MANAGED, LABEL_PORT, LABEL_PROJECT, LABEL_SPEC_HASH, renderContainer,
 } from './container-spec.ts';
+import { containerLogLines } from './docker-logs.ts';
+import { engineApi, ifStatus, isUnreachable } from './engine.ts';
 
 export interface DockerDriverOptions {
   /** Default `/var/run/docker.sock`. */
@@ -30,7 +35,6 @@ export interface DockerDriverOptions {
 
 const MANAGED = `${LABEL_MANAGED}=true`;
 const LABEL_CREATED_MS = 'atomo.fleet.created-ms';
-const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'EACCES', 'ECONNRESET', 'EPIPE', 'ENOTSOCK']);
 // Networks the engine owns: never inspected or created by the driver.
 const BUILTIN_NETWORKS = new Set(['bridge', 'host', 'none', 'default']);
 
@@ -59,20 +63,12 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
   const drainMs = opts.drainMs ?? 2_000;
   // Containers the driver stops on purpose: their `die` events are not crashes to report.
   const stopping = new Set<string>();
+  // Host ports handed out by starts still in flight (not listening yet): two starts never get the same one.
+  const claimed = new Set<number>();
   const exits = createExitWatcher();
 
   /** Every engine call goes through here: an unreachable API and engine failures become FleetErrors. */
-  async function api<T>(what: string, fn: () => Promise<T>, project?: string): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof FleetError) throw err;
-      if (isUnreachable(err)) {
-        throw new FleetError('DRIVER_UNREACHABLE', `Docker API at ${socketPath} is unreachable: ${describe(err)}; start the engine or fix docker.socketPath in fleet.yaml`, { project, cause: err });
-      }
-      throw new FleetError('DRIVER', `docker: ${what} failed: ${describe(err)}`, { project, cause: err });
-    }
-  }
+  const api = engineApi('docker', socketPath);
 
   async function seenContainers(labels: string[]): Promise<Seen[]> {
     const infos = await api('list containers', () => docker.listContainers({ all: true, filters: { label: labels } }));
@@ -169,9 +165,22 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
     return `it did not answer within ${Math.round(readyTimeoutMs / 1000)} s`;
   }
 
+  /**
+   * On the host's network: the port the spec asks for when no instance of ours holds it and nothing listens on
+   * it, else a fresh one (a replacement next to the old instance, or two projects asking for the same port).
+   */
+  async function hostPort(wanted: number): Promise<number> {
+    const held = new Set((await seenContainers([MANAGED])).filter((c) => c.running).map((c) => Number(c.labels[LABEL_PORT])));
+    const taken = (p: number) => held.has(p) || claimed.has(p);
+    let port = wanted;
+    while (taken(port) || !(await portFree(port))) port = await freshPort();
+    claimed.add(port); // until its container runs and holds it (start releases it)
+    return port;
+  }
+
   async function start(spec: InstanceSpec, startOpts: { ready?: (upstream: string) => Promise<boolean> } = {}): Promise<Instance> {
     const plog = log.child({ project: spec.id, specHash: spec.specHash.slice(0, 8) });
-    const body = renderContainer(spec, { network, publishHost: opts.publishHost, schemaMount });
+    renderContainer(spec, { network, publishHost: opts.publishHost, schemaMount }); // a spec it refuses fails first
     // 1. What runs for this project now, by label.
     const existing = await seenContainers([MANAGED, `${LABEL_PROJECT}=${spec.id}`]);
     const same = existing.find((c) => c.labels[LABEL_SPEC_HASH] === spec.specHash);
@@ -181,28 +190,39 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
     // 3. A stopped container with this spec holds the name: a fresh one replaces it.
     if (same) await removeContainers([same], spec.id);
     // 4. The image and the network must exist before create.
-    await ensureImage(body.Image, spec.id);
+    await ensureImage(spec.image!, spec.id);
     await ensureNetwork(spec.id);
     // 5. On the host's network old and new would bind the same port, and the old one would answer the new one's
-    //    ready probe: retire the old one first (a short gap instead of a false "ready").
+    //    ready probe: retire the old one first (a short gap instead of a false "ready"). A port held by anything
+    //    else (another project's container, another process) gives the new instance a fresh one.
     if (network === 'host') {
       await removeContainers(others, spec.id);
       others = [];
     }
+    const port = network === 'host' ? await hostPort(spec.port) : spec.port;
+    const body = renderContainer({ ...spec, port }, { network, publishHost: opts.publishHost, schemaMount });
     // Create and start the new container next to the old one.
     // Docker's own `Created` has whole seconds: old and new made within one second would tie, so the driver
     // labels each container with its creation time in milliseconds.
     body.Labels = { ...body.Labels, [LABEL_CREATED_MS]: String(Date.now()) };
-    const container = await api('create container', () => docker.createContainer(body), spec.id);
+    let container: Docker.Container;
+    try {
+      container = await api('create container', () => docker.createContainer(body), spec.id);
+    } catch (err) {
+      claimed.delete(port);
+      throw err;
+    }
     const seenNew = (): Seen => ({ containerId: container.id, name: body.name, labels: body.Labels, running: true, exitCode: null, created: 0 });
     try {
       await api('start container', () => container.start(), spec.id);
     } catch (err) {
       await removeContainers([seenNew()], spec.id).catch(() => {});
       throw err;
+    } finally {
+      claimed.delete(port); // a running container holds it now (hostPort sees it), or none will
     }
     const info = await inspect(container.id);
-    const published = info?.NetworkSettings.Ports?.[`${spec.port}/tcp`]?.[0]?.HostPort;
+    const published = info?.NetworkSettings.Ports?.[`${port}/tcp`]?.[0]?.HostPort;
     const instance = toInstance({ ...seenNew(), publishedPort: published || undefined });
     plog.info({ container: body.name, upstream: instance.upstream }, 'container started');
     // 6. Only a ready new instance replaces the old one; otherwise the old one keeps serving.
@@ -328,6 +348,12 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
     onExit(listener) {
       exits.add(listener);
     },
+    async *logs(id, logOpts) {
+      // The current container (running, else the newest): a stopped project's last container still has its output.
+      const current = currentOf(await seenContainers([MANAGED, `${LABEL_PROJECT}=${id}`])).get(id);
+      if (!current) return;
+      yield* containerLogLines(docker.getContainer(current.containerId), logOpts);
+    },
     async close() {
       exits.close();
     },
@@ -348,16 +374,4 @@ interface EngineEvent {
   Actor?: { ID?: string; Attributes?: Record<string, string> };
 }
 
-/** A `.catch` handler: the given HTTP status(es) from the engine become `value`, anything else rethrows. */
-function ifStatus<T>(status: number | number[], value: T): (err: unknown) => T {
-  const wanted = Array.isArray(status) ? status : [status];
-  return (err) => {
-    if (wanted.includes((err as { statusCode?: number })?.statusCode ?? -1)) return value;
-    throw err;
-  };
-}
 
-function isUnreachable(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException)?.code;
-  return typeof code === 'string' && UNREACHABLE.has(code);
-}

@@ -5,14 +5,15 @@
 // nothing routes to it any more. Restarts and backoff belong to the daemon's reconciler.
 import { spawn } from 'node:child_process';
 import { accessSync, constants, closeSync, existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freshPort, portFree } from '../ports.ts';
 import { constants as osConstants } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { Driver, DriverLayout, Instance, InstanceSpec } from '../core/types.ts';
 import { openPrivateAppend, privateDir } from '../files.ts';
 import { FleetError, describe } from '../core/errors.ts';
+import { tailFile } from './log-file.ts';
 
 export interface ProcessDriverOptions {
   /** Folder of `<id>.json` pid files. */
@@ -24,6 +25,11 @@ export interface ProcessDriverOptions {
   readyTimeoutMs?: number;
   /** How long a replaced instance serves on after the switch, for requests already on their way. Default 2 s. */
   drainMs?: number;
+  /**
+   * The folder holding a project's `instance.log` (InstanceSpec.logDir), for `logs`. Default: the daemon's layout,
+   * `<state>/projects/<id>/logs` beside this driver's `<state>/instances` (provision/project.ts logDirOf).
+   */
+  logDirOf?: (id: string) => string;
 }
 
 /** One instance process. */
@@ -121,26 +127,6 @@ function signalGroup(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-/** Whether nothing listens on `port` on loopback right now. */
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
-/** A loopback port the system hands out as free. */
-function freshPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** The stable port when nothing of ours (or anyone's) holds it, else a fresh one the system hands out. */
 async function pickPort(stable: number, taken: number[]): Promise<number> {
@@ -454,6 +440,13 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
 
     onExit(listener) {
       listeners.push(listener);
+    },
+
+    logs(id, logOpts) {
+      // The id names a folder: anything but a project id (a path, say) has no log.
+      if (!/^[a-z][a-z0-9_]{0,39}$/.test(id)) return (async function* () {})();
+      const dir = opts.logDirOf ? opts.logDirOf(id) : join(dirname(stateDir), 'projects', id, 'logs');
+      return tailFile(join(dir, 'instance.log'), logOpts);
     },
 
     async close() {

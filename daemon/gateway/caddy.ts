@@ -91,7 +91,9 @@ export function createCaddyGateway(opts: { adminUrl: string; log: Logger; timeou
   }
 
   async function apply(config: object, opts: { verify?: boolean } = {}): Promise<{ changed: boolean }> {
-    const hash = sha256(canonicalJson(config));
+    // The renderer gives the same bytes for the same fleet, so its own serialization is the identity; sorting keys
+    // (canonicalJson) is only needed to compare with what Caddy answers, whose key order is its own.
+    const hash = sha256(JSON.stringify(config));
     const tagged = tag(config, hash);
     // Caddy still runs what this client loaded last (its tag answers): compare hashes, not whole configs. `verify`
     // (the daemon's full pass) compares the whole config, so an edit made beside the daemon is undone too.

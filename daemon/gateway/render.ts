@@ -82,6 +82,7 @@ export function renderCaddyConfig(
   const { policies, groupOf } = policyGroups(rows, gw);
   const routes: Json[] = [
     ...resolveRoutes(rows, groupOf),
+    ...(gw.policies?.exposeMetricsAndMeta ? [] : [privateEndpointsRoute()]),
     ...policies.map((policy, i) => policyRoute(policy, i)),
     { handle: [notFound()], terminal: true },
   ];
@@ -121,6 +122,18 @@ function unsafeNumber(node: unknown, path = ''): { path: string; value: number }
     if (found) return found;
   }
   return null;
+}
+
+/**
+ * Instances' own `/metrics` and `/meta` (and anything under them) are for the fleet, not the public: they answer the
+ * uniform 404 whatever the host (nothing is proxied yet), so they say nothing about which hosts exist. Caddy's path matcher
+ * compares without case and on the decoded, cleaned path, which is wanted: an instance's router may answer /METRICS
+ * or /%6Detrics as /metrics. `gateway.policies.exposeMetricsAndMeta: true` turns this off.
+ */
+export const PRIVATE_PATHS = ['/metrics', '/metrics/*', '/meta', '/meta/*'];
+
+function privateEndpointsRoute(): Json {
+  return { match: [{ path: PRIVATE_PATHS }], handle: [notFound()], terminal: true };
 }
 
 /**

@@ -4,9 +4,11 @@ import { relative } from 'node:path';
 import { DEFAULT_DOCKER_NETWORK } from '../config/defaults.ts';
 import { FleetError } from '../core/errors.ts';
 import { SHARED_SECRETS_ID, cleanPrefix, refProblem } from '../secrets/refs.ts';
+import { notifyProblems, notifyRefs } from '../notify/config.ts';
 import type { FleetConfig, ValidationIssue } from '../core/types.ts';
 import { capIssues, decodeText, formatIssue, locate, type ParsedYaml } from './parse.ts';
 import { LIMITS } from './project.ts';
+import { cronSchedulable } from './rules.ts';
 import { validateYaml } from './validate.ts';
 
 export interface FleetConfigResult {
@@ -29,6 +31,8 @@ export function checkFleetConfig(
     const config = result.value;
     const issues = fleetRules(file, config, result.parsed);
     if (config.driver === 'docker' && !config.docker) config.docker = { network: DEFAULT_DOCKER_NETWORK };
+    // The schema's swarm.network default, for a fleet.yaml that says `driver: swarm` and nothing more.
+    if (config.driver === 'swarm' && !config.swarm) config.swarm = { network: 'fleet-swarm' };
     if (issues.length) return { config: null, issues: capIssues(issues) };
     return { config: deepFreeze(config), issues: [] };
   } catch (err) {
@@ -45,11 +49,16 @@ function fleetRules(file: string, config: FleetConfig, parsed: ParsedYaml): Vali
   if (config.git?.url && /^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]*@/i.test(config.git.url)) {
     add('/git/url', 'must not contain credentials; store the token in the secret store and name it in git.tokenSecret');
   }
+  const registryBackup = config.backups?.registry;
+  if (registryBackup && !cronSchedulable(registryBackup.schedule)) {
+    add('/backups/registry/schedule', 'is not a cron schedule the daemon can run; use 5 or 6 fields such as "0 2 * * *" (minute hour day month weekday)');
+  }
   const branch = branchProblem(config.branch);
   if (branch) add('/branch', `"${config.branch}" is a branch name git refuses: ${branch}; choose another name`);
   const prefix = cleanPrefix(config.secretStore.prefix);
-  const own = [config.postgres.admin, config.git?.tokenSecret, config.git?.webhookSecret]
+  const own = [config.postgres.admin, config.git?.tokenSecret, config.git?.webhookSecret, ...notifyRefs(config.notify)]
     .filter((ref): ref is string => !!ref && ref.startsWith('/'));
+  for (const p of notifyProblems(config.notify, prefix)) add(p.path, p.message);
   (config.sharedSecrets ?? []).forEach((entry, i) => {
     const problem = sharedEntryProblem(entry, prefix, own);
     if (problem) add(`/sharedSecrets/${i}`, problem);

@@ -119,6 +119,11 @@ export function projectRules(folder: string, file: string, m: Manifest, at: At):
   for (const [i, alias] of m.aliases.entries()) {
     if (alias === m.hostname) add(`/aliases/${i}`, `"${alias}" is already the hostname; remove the alias`);
   }
+  // The schema checks a constraint's shape; Swarm accepts only these two roles.
+  for (const [i, c] of (m.placement?.constraints ?? []).entries()) {
+    const role = /^node\.role ?[=!]= ?(.*)$/.exec(c)?.[1];
+    if (role !== undefined && role !== 'manager' && role !== 'worker') add(`/placement/constraints/${i}`, `node.role can only be manager or worker, not "${role}"`);
+  }
   return issues;
 }
 

@@ -5,13 +5,14 @@
 // the same transaction), a project's database is owned by that role, and nothing else is taken over, backed up or
 // dropped: not a hand-made `atomo_x`, not the registry, not `postgres`.
 import pg from 'pg';
-import { spawn } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FleetError, type ErrorCode } from '../core/errors.ts';
 import { DEFAULT_CONNECTIONS } from '../core/plan.ts';
 import { REGISTRY_DATABASE } from '../postgres/resolve.ts';
 import { isConnectionError } from '../registry/registry.ts';
+import { dumpDatabase, hide, type OnProgress } from '../backup/archive.ts';
+import { backupName, type BackupKind } from '../backup/layout.ts';
 
 const PROJECT_ID = /^[a-z][a-z0-9_]{0,39}$/;
 /** Never a project's database, whatever a caller passes. */
@@ -43,7 +44,7 @@ export function roleMarker(id: string): string {
   return `atomo-fleet project ${id}`;
 }
 
-async function withAdmin<T>(
+export async function withAdmin<T>(
   adminUrl: string, project: string, fn: (c: pg.Client) => Promise<T>, failure: { code: ErrorCode; doing: string } = { code: 'PROVISION', doing: 'provision the database of' },
 ): Promise<T> {
   const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
@@ -183,7 +184,7 @@ export interface GuardOptions {
  * Before a backup for a delete, and before the drop: the database must be exactly the project's, owned by the
  * role the fleet marked as the project's. Anything else is someone else's and stays as it is.
  */
-async function guardProjectDatabase(c: pg.Client, db: ProjectDatabase, verb: string, opts: GuardOptions): Promise<Found> {
+export async function guardProjectDatabase(c: pg.Client, db: ProjectDatabase, verb: string, opts: GuardOptions): Promise<Found> {
   checkNames(db, 'DELETE_GUARD', verb, opts.registryDatabase);
   const found = await inspect(c, db);
   const why = found.databaseExists && found.owner !== db.role ? `it is owned by ${found.owner}, not by the project's role ${db.role}`
@@ -193,69 +194,67 @@ async function guardProjectDatabase(c: pg.Client, db: ProjectDatabase, verb: str
   return found;
 }
 
-function pgDumpPath(): string {
-  for (const p of ['/usr/lib/postgresql/15/bin/pg_dump', '/usr/bin/pg_dump']) if (existsSync(p)) return p;
-  return 'pg_dump';
+/** What a dump is for: its kind in the backup layout, and the commit the project ran. */
+export interface BackupOptions extends GuardOptions {
+  /** Default `pre-delete`: the guarded delete's backup (its failure keeps the database, and says so). */
+  kind?: BackupKind;
+  commit?: string | null;
+  onProgress?: OnProgress;
 }
 
-/** A fresh plain-SQL dump of the project's database; throws DELETE_GUARD when it cannot be made. */
-export async function backupDatabase(adminUrl: string, db: ProjectDatabase, dir: string, opts: GuardOptions = {}): Promise<string> {
+/**
+ * A fresh custom-format dump of the project's database into `dir` (the project's backup folder), verified before it
+ * counts; returns its path. The guard refuses anything that is not the project's (DELETE_GUARD); a failed dump
+ * leaves no file (DELETE_GUARD for a delete's backup, BACKUP otherwise).
+ */
+export async function backupDatabase(adminUrl: string, db: ProjectDatabase, dir: string, opts: BackupOptions = {}): Promise<string> {
   await withAdmin(adminUrl, db.project, (c) => guardProjectDatabase(c, db, 'back up', opts), { code: 'DELETE_GUARD', doing: 'check the database before backing up' });
-  const file = join(dir, `${db.database}-${new Date().toISOString().replace(/[:.]/g, '-')}.sql`);
+  const kind = opts.kind ?? 'pre-delete';
+  const file = join(dir, backupName(new Date(), kind, opts.commit));
   const u = new URL(adminUrl);
-  const password = decodeURIComponent(u.password);
-  u.password = '';
   u.pathname = `/${db.database}`;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     chmodSync(dir, 0o700);
-    // The password goes through the environment, so it never shows in the process list or an error message.
-    await dumpInto(file, ['--no-owner', u.toString()], { ...process.env, PGPASSWORD: password });
+    await dumpDatabase(u.toString(), file, { tables: await tableCount(u.toString()), onProgress: opts.onProgress });
   } catch (err: any) {
-    const detail = String(err.message || err.code).trim();
-    throw new FleetError('DELETE_GUARD', `backup of ${db.database} failed, database kept: ${hide(detail, password)}`, { project: db.project });
+    const detail = hide(String(err.message || err.code).trim(), decodeURIComponent(u.password));
+    if (kind === 'pre-delete') throw new FleetError('DELETE_GUARD', `backup of ${db.database} failed, database kept: ${detail}`, { project: db.project });
+    throw new FleetError('BACKUP', `backup of ${db.database} failed: ${detail}`, { project: db.project });
   }
   return file;
 }
 
-function hide(text: string, secret: string): string {
-  return secret ? text.split(secret).join('[Redacted]') : text;
-}
-
-/**
- * pg_dump into `file`, created 0600 before pg_dump writes a byte (pg_dump --file would create it 0644), flushed to
- * disk on success (a delete drops the database right after), removed on failure: no empty or partial dump is left
- * to be mistaken for a backup.
- */
-function dumpInto(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
-  const fd = openSync(file, 'wx', 0o600);
-  return new Promise<void>((resolveDump, reject) => {
-    let stderr = '';
-    let settled = false;
-    const finish = (err: Error | null) => {
-      if (settled) return;
-      settled = true;
-      try {
-        if (!err) fsyncSync(fd);
-      } catch (e) {
-        err = e as Error;
-      }
-      closeSync(fd);
-      if (!err) return resolveDump();
-      rmSync(file, { force: true });
-      reject(err);
-    };
-    const child = spawn(pgDumpPath(), args, { env, stdio: ['ignore', fd, 'pipe'] });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => { if (stderr.length < 4000) stderr += d; });
-    child.on('error', (err) => finish(err));
-    child.on('close', (code, signal) => finish(code === 0 ? null : new Error(stderr.trim() || `pg_dump exited with ${code ?? signal}`)));
-  });
+/** How many tables a dump will copy (its progress total); null when that cannot be asked. */
+async function tableCount(url: string): Promise<number | null> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    const { rows: [r] } = await c.query(`SELECT count(*)::int AS n FROM pg_class
+      WHERE relkind IN ('r', 'p', 'm') AND relnamespace NOT IN (SELECT oid FROM pg_namespace WHERE nspname IN ('pg_catalog', 'information_schema') OR nspname LIKE 'pg_toast%')`);
+    return r.n;
+  } catch {
+    return null;
+  } finally {
+    await c.end().catch(() => {});
+  }
 }
 
 export async function dropDatabase(adminUrl: string, db: ProjectDatabase, opts: GuardOptions = {}): Promise<void> {
   await withAdmin(adminUrl, db.project, async (c) => {
     const found = await guardProjectDatabase(c, db, 'drop', opts);
     if (found.databaseExists) await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(db.database)} WITH (FORCE)`);
+    // What an interrupted restore may have left (restore.ts): owned by the role, so they go before it.
+    for (const name of Object.values(restoreScratchNames(db))) await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(name)} WITH (FORCE)`);
     if (found.roleExists) await c.query(`DROP ROLE IF EXISTS ${c.escapeIdentifier(db.role)}`);
   }, { code: 'PROVISION', doing: 'drop the database of' });
+}
+
+/**
+ * The databases a restore works in: the dump goes into `<db>-restore`, the replaced one is `<db>-previous` until
+ * it is dropped. A `-` is never in a project id, so no project's database can have these names.
+ */
+export function restoreScratchNames(db: ProjectDatabase): { restore: string; previous: string } {
+  return { restore: `${db.database}-restore`, previous: `${db.database}-previous` };
 }

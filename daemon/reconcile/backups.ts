@@ -1,13 +1,21 @@
-// Scheduled per-project backups (manifest `backup: { schedule, retention }`): pg_dump of the project's own
-// database on its cron schedule, keeping the newest `retention` files. Level-based like the rest: each pass hands
-// over the registry and the scheduled tasks are made to match it.
+// Scheduled backups: each project's database on its manifest's cron schedule (`backup: { schedule, retention }`),
+// and the registry's on fleet.yaml's (`backups: { registry: { schedule, retention } }`). Retention prunes scheduled
+// dumps only: manual, pre-delete and pre-restore dumps stay until an operator removes them. Level-based like the
+// rest: each pass hands over the registry rows and fleet.yaml, and the scheduled tasks are made to match them.
 import cron, { type ScheduledTask } from 'node-cron';
-import { readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { describe } from '../core/errors.ts';
-import { backupDatabase, databaseNames } from '../provision/database.ts';
+import { REGISTRY_FOLDER, listBackups } from '../backup/layout.ts';
+import { backupRegistry, takeBackup } from '../backup/take.ts';
 import { lastManifest, type ProjectRecord, type Registry } from '../registry/registry.ts';
+import type { FleetObserver } from '../notify/observer.ts';
+
+/** A schedule: cron expression and how many scheduled dumps to keep. */
+export interface BackupSchedule {
+  schedule: string;
+  retention: number;
+}
 
 interface Scheduled {
   key: string;
@@ -26,17 +34,18 @@ export class BackupScheduler {
   private readonly retries = new Map<string, { failures: number; timer: NodeJS.Timeout }>();
   private readonly retry: BackupRetry;
 
-  constructor(private readonly o: { adminUrl: string; dir: string; registry: Registry; log: Logger; retry?: BackupRetry }) {
+  constructor(private readonly o: { adminUrl: string; dir: string; registry: Registry; log: Logger; retry?: BackupRetry; registryUrl?: string; observer?: Pick<FleetObserver, 'onBackup'> }) {
     this.retry = o.retry ?? { baseMs: 30_000, capMs: 30 * 60_000 };
   }
 
-  /** Schedule every project with a database and a `backup` block; unschedule the others. */
-  sync(records: ProjectRecord[]): void {
-    const wanted = new Map<string, { schedule: string; retention: number }>();
+  /** Schedule every project with a database and a `backup` block, and the registry when fleet.yaml says; unschedule the others. */
+  sync(records: ProjectRecord[], registrySchedule?: BackupSchedule | null): void {
+    const wanted = new Map<string, BackupSchedule>();
     for (const r of records) {
       const backup = lastManifest(r)?.backup;
       if (backup && r.status !== 'deleted' && cron.validate(backup.schedule)) wanted.set(r.id, backup);
     }
+    if (registrySchedule && this.o.registryUrl && cron.validate(registrySchedule.schedule)) wanted.set(REGISTRY_FOLDER, registrySchedule);
     for (const [id, s] of this.tasks) {
       const w = wanted.get(id);
       if (!w || `${w.schedule}|${w.retention}` !== s.key) {
@@ -53,21 +62,31 @@ export class BackupScheduler {
     }
   }
 
-  /** One backup now, then prune to `retention` files. Failures are events, never a crash. */
+  /** One scheduled backup now (a project id, or `_registry`), then prune to `retention` scheduled dumps. Failures are events, never a crash. */
   async run(id: string, retention: number): Promise<string | null> {
-    const dir = join(this.o.dir, id);
     const failures = this.cancelRetry(id);
+    const isRegistry = id === REGISTRY_FOLDER;
     try {
-      const file = await backupDatabase(this.o.adminUrl, databaseNames(id), dir);
-      const pruned = prune(dir, retention);
-      await this.o.registry.event(id, 'backup', { actor: 'fleet-daemon', detail: { file, pruned } });
-      this.o.log.info({ project: id, file }, 'backup written');
-      return file;
+      const info = isRegistry
+        ? await backupRegistry({ registryUrl: this.o.registryUrl!, backupDir: this.o.dir, kind: 'scheduled' })
+        : await takeBackup({ adminUrl: this.o.adminUrl, backupDir: this.o.dir, project: id, kind: 'scheduled', commit: (await this.o.registry.get(id))?.appliedCommit });
+      const pruned = prune(this.o.dir, id, retention);
+      const detail = { name: info.name, file: info.file, kind: info.kind, size: info.size, pruned };
+      // The registry has no project row to hang an event on: its last backup is fleet state.
+      if (isRegistry) await this.o.registry.setState('registry_backup', { ok: true, at: info.at, ...detail });
+      else await this.o.registry.event(id, 'backup', { actor: 'fleet-daemon', commit: info.commit, detail });
+      this.o.log.info({ project: isRegistry ? undefined : id, file: info.file }, isRegistry ? 'registry backup written' : 'backup written');
+      this.o.observer?.onBackup?.(id, true);
+      return info.file;
     } catch (err) {
       // Retried with backoff, not left to the next cron tick (a daily backup would be a day late).
       const waitMs = Math.min(this.retry.baseMs * 2 ** failures, this.retry.capMs);
-      this.o.log.warn({ project: id, err: { message: describe(err) }, retryInMs: waitMs }, 'scheduled backup failed');
-      await this.o.registry.event(id, 'backup_failed', { actor: 'fleet-daemon', detail: { message: describe(err), retryInMs: waitMs } }).catch(() => {});
+      this.o.log.warn({ project: isRegistry ? undefined : id, err: { message: describe(err) }, retryInMs: waitMs }, isRegistry ? 'scheduled registry backup failed' : 'scheduled backup failed');
+      const failed = { message: describe(err), retryInMs: waitMs };
+      this.o.observer?.onBackup?.(id, false, failed.message);
+      await (isRegistry
+        ? this.o.registry.setState('registry_backup_failed', { ...failed, at: new Date().toISOString() })
+        : this.o.registry.event(id, 'backup_failed', { actor: 'fleet-daemon', detail: failed })).catch(() => {});
       const timer = setTimeout(() => void this.run(id, retention), waitMs);
       timer.unref();
       this.retries.set(id, { failures: failures + 1, timer });
@@ -95,10 +114,9 @@ export class BackupScheduler {
   }
 }
 
-/** Keep the newest `retention` dumps (file names sort by their timestamp). */
-function prune(dir: string, retention: number): number {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.sql')).sort();
-  const old = files.slice(0, Math.max(0, files.length - retention));
-  for (const f of old) rmSync(join(dir, f), { force: true });
+/** Keep the newest `retention` scheduled dumps; other kinds are never pruned. */
+function prune(backupDir: string, id: string, retention: number): number {
+  const old = listBackups(backupDir, id).filter((b) => b.kind === 'scheduled').slice(retention);
+  for (const b of old) rmSync(b.file, { force: true });
   return old.length;
 }

@@ -1,6 +1,7 @@
 // Guarded delete: only a manifest with `state: deleted` and `deletion.confirm` naming the id gets here (validation
 // enforces it). The instance stops; the database is dropped only with `dropDatabase: true`, and only after a fresh
 // backup succeeded. A failed backup keeps the database and says so. Returns what changed; the reconciler commits it.
+import { join } from 'node:path';
 import type { DesiredProject } from '../core/types.ts';
 import type { ProjectRecord } from '../registry/registry.ts';
 import { backupDatabase, databaseNames, dropDatabase } from '../provision/database.ts';
@@ -30,7 +31,7 @@ async function attemptDelete(ctx: ReconcileContext, rec: ProjectRecord, d: Desir
   if (d.manifest.deletion?.confirm === rec.id && d.manifest.deletion.dropDatabase) {
     // 2. A fresh backup, then the database, its role and the project's secrets.
     const db = databaseNames(rec.id);
-    detail.backup = await backupDatabase(deps.adminUrl, db, deps.backupDir);
+    detail.backup = await backupDatabase(deps.adminUrl, db, join(deps.backupDir, rec.id), { kind: 'pre-delete', commit: rec.appliedCommit });
     await dropDatabase(deps.adminUrl, db);
     for (const ref of Object.values(rec.secretRefs)) {
       if (ref.startsWith(`${deps.secretPrefix}/${rec.id}/`)) await deps.secrets.delete(ref);

@@ -72,7 +72,7 @@ export interface Step {
 
 /** The spec hash an instance of `rec` running `m` with `schemaDigest` has. */
 export function specHashOf(deps: InstanceDeps, rec: ProjectRecord, m: Manifest, schemaDigest: string): string {
-  return instanceSpecHash({ manifest: m, schemaDigest, port: portOf(deps, rec, m), secretsVersion: rec.secretsVersion, driver: deps.layout.name });
+  return instanceSpecHash({ manifest: m, schemaDigest, port: portOf(deps, rec, m), secretsVersion: rec.secretsVersion, driver: deps.layout.name, restartGeneration: rec.restartGeneration });
 }
 
 /** Start the instance that does not run (new, back from stopped, exited, crashed): the driver call only. */

@@ -38,6 +38,8 @@ export function pacing(deps: PacingDeps, input: PlanInput, commit: string): Map<
   const bad = new Set(input.invalid);
   const want = new Map(input.desired.map((d) => [d.id, d]));
   for (const a of input.actual) {
+    // A suspended project is planned as it is: its crashes are not counted, so a resume starts from a clean slate.
+    if (a.suspended) continue;
     const d = want.get(a.id);
     const p: Pacing = {};
     if (d && !bad.has(a.id) && d.manifest.state === 'deleted' && a.status !== 'deleted') {

@@ -1,6 +1,6 @@
 // One reconcile pass: read the registry and the running instances afresh, plan against the desired fleet, and
 // converge every project. A failing project records its error and the others go on.
-import { createServer } from 'node:net';
+import { portFree } from '../ports.ts';
 import { FleetError, describe, isFleetError } from '../core/errors.ts';
 import { connectionsOf, planFleet, type Target } from '../core/plan.ts';
 import { mapLimit } from '../core/concurrency.ts';
@@ -15,6 +15,8 @@ import {
   stopInstance, waitStatus, type InstanceDeps, type Step,
 } from './instance.ts';
 import { deleteProject } from './delete.ts';
+import { pendingRestores } from '../backup/requests.ts';
+import { closeRestore, runRestore } from '../backup/step.ts';
 import { formatIssue } from '../manifest/parse.ts';
 import type { ReconcileContext as Ctx, ReconcileDeps } from './context.ts';
 
@@ -57,11 +59,13 @@ function sameInputs(a: Inputs | undefined, b: Inputs): boolean {
     && a.instance === b.instance && a.health === b.health;
 }
 
-export async function reconcile(deps: ReconcileDeps, observed: Observed, state: ReconcileState = reconcileState(), opts: { full?: boolean } = {}): Promise<{ actions: Action[]; failed: string[]; looked: number }> {
+export async function reconcile(deps: ReconcileDeps, observed: Observed, state: ReconcileState = reconcileState(), opts: { full?: boolean; records?: Promise<ProjectRecord[]> } = {}): Promise<{ actions: Action[]; failed: string[]; looked: number }> {
   const { desired } = observed;
-  // 1. What the registry says is deployed (cached while nobody writes), and what actually runs (found afresh).
-  const records = await deps.registry.list();
-  const instances = await listInstances(deps);
+  // 1. What the registry says is deployed (cached while nobody writes; the daemon may have asked already, beside
+  //    its git read), and what actually runs (found afresh). Both at once: neither waits for the other.
+  const [records, instances] = await Promise.all([opts.records ?? deps.registry.list(), listInstances(deps)]);
+  // Operator restore requests: a project with one is looked at whatever else changed (one small query a pass).
+  const restores = await pendingRestores(deps.registry);
   const seen = instances && observedInstances(deps, instances);
   const invalid = new Map(desired.invalid.map((p) => [p.id, p]));
   const wanted = new Map(desired.projects.map((p) => [p.id, p]));
@@ -83,7 +87,7 @@ export async function reconcile(deps: ReconcileDeps, observed: Observed, state: 
   const inputs = new Map<string, Inputs>();
   for (const id of new Set([...wanted.keys(), ...byId.keys(), ...invalid.keys()])) {
     const now = inputsOf(id);
-    if (sameInputs(state.settled.get(id), now)) continue;
+    if (sameInputs(state.settled.get(id), now) && !restores.has(id)) continue;
     ids.push(id);
     inputs.set(id, now);
   }
@@ -95,6 +99,7 @@ export async function reconcile(deps: ReconcileDeps, observed: Observed, state: 
     actual: ids.flatMap((id) => (byId.has(id) ? [toActual(byId.get(id)!)] : [])), driver: deps.layout, instances: seen,
   };
   input.pacing = pacing(deps, input, desired.commit);
+  input.restores = new Map([...restores].filter(([id]) => look.has(id)));
   const actions = planFleet(input);
   const byProject = new Map<string, Action[]>();
   for (const a of actions) byProject.set(a.id, [...(byProject.get(a.id) ?? []), a]);
@@ -124,7 +129,7 @@ export async function reconcile(deps: ReconcileDeps, observed: Observed, state: 
       error ??= err;
     }
     // Settled: nothing planned, nothing changed, nothing failed. Its inputs are what this pass saw.
-    const quiet = !error && !wrote && !w.started && ctx.actions.every((a) => a.kind === 'noop');
+    const quiet = !error && !wrote && !w.started && ctx.actions.every((a) => a.kind === 'noop' || a.kind === 'suspended');
     if (quiet) state.settled.set(id, inputs.get(id)!);
     else state.settled.delete(id);
     if (error) {
@@ -217,6 +222,8 @@ async function listInstances(deps: ReconcileDeps): Promise<Map<string, Instance>
 
 /** Run one project's planned actions in order, then read its status. Nothing here decides a lifecycle step. */
 async function execute(ctx: Ctx, w: Work, d: DesiredProject | undefined, bad: InvalidProject | undefined): Promise<void> {
+  // 0. Suspended by an operator: the plan's only action for it. Its row, instance and route stay exactly as they are.
+  if (ctx.actions.some((a) => a.kind === 'suspended')) return;
   // 1. An invalid manifest is a condition and an event; what was last applied runs on.
   if (bad) {
     if (w.rec) apply(w, invalidStep(ctx, w.rec, bad));
@@ -302,7 +309,9 @@ const HANDLERS: { [K in Action['kind']]: Handler<K> } = {
       return;
     }
     w.started = replaced;
-    w.events.push(event(x, a, { cause: 'spec', specHash, upstream: replaced.upstream }));
+    // An operator restart is that operator's act, not the commit author's.
+    const actor = a.cause === 'operator' ? rec.restartRequestedBy ?? ctx.actor : ctx.actor;
+    w.events.push({ ...event(x, a, { cause: a.cause, specHash, upstream: replaced.upstream }), actor });
   },
   stop: async (x, a) => {
     const { ctx, w } = x;
@@ -330,6 +339,31 @@ const HANDLERS: { [K in Action['kind']]: Handler<K> } = {
     else if (a.on === 'replace' && ctx.instances?.get(w.rec!.id)) apply(w, await keepServing(ctx, w.rec!, ctx.instances.get(w.rec!.id)!, null, []));
     w.statusDone = a.on !== 'delete';
   },
+  restore: async (x, a) => {
+    const { ctx, w, target } = x;
+    const rec = w.rec!;
+    // The operator's act, not the commit author's.
+    if (a.refused) return closeRestore(ctx.deps.registry, a, { ok: false, backup: a.backup, message: a.refused }, a.by);
+    await ctx.deps.registry.markRequest(a.request, { started: true });
+    // The instance stops first: nothing may write while the database is replaced.
+    if (ctx.instances) await stopInstance(ctx, rec.id, 'restore');
+    const outcome = await runRestore(ctx.deps, rec, a, ctx.log);
+    // It comes back whether or not the restore worked: a failed restore changed nothing.
+    let startError: unknown = null;
+    if (target && ctx.instances) {
+      try {
+        w.started = await startInstance(ctx, rec, target.manifest, specHashOf(ctx.deps, rec, target.manifest, target.schemaDigest));
+        outcome.started = true;
+      } catch (err) {
+        startError = err;
+        outcome.message += `; the instance did not start again: ${describe(err)}`;
+      }
+    }
+    // Its event goes with the request's outcome (one transaction), so `fleet restore` returns with it recorded.
+    await closeRestore(ctx.deps.registry, a, outcome, a.by);
+    if (startError) throw startError;
+  },
+  suspended: async () => {},
   noop: async () => {},
 };
 
@@ -389,14 +423,6 @@ async function allocatePort(deps: ReconcileDeps, used: Set<number>): Promise<num
     used.add(port);
     if (await portFree(port)) return port;
   }
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
 }
 
 /** An invalid manifest: the project keeps running as last applied; the error is a condition and an event. */

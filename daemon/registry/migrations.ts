@@ -53,4 +53,24 @@ export const migrations: string[] = [
   // What provisioning gave the project's role (its connection limit); NULL until the role, database and secrets
   // exist. Recorded so a daemon restart does not provision every project again.
   `ALTER TABLE projects ADD COLUMN provisioned_connections INT`,
+  // Operator requests (the API): a restart generation bumped per restart request (part of the instance spec hash, so
+  // the pending restart is level-based), who asked last, and a suspension ({ by, at }) that every pass leaves alone.
+  `ALTER TABLE projects ADD COLUMN restart_generation INT NOT NULL DEFAULT 0;
+   ALTER TABLE projects ADD COLUMN restart_requested_by TEXT;
+   ALTER TABLE projects ADD COLUMN suspended JSONB`,
+  // Operator requests the daemon carries out in its pass (level-based: an open row is looked at every pass until
+  // done): `restore` today. At most one open request per project and kind; `progress` is written while it runs.
+  `CREATE TABLE project_requests (
+     id            BIGSERIAL PRIMARY KEY,
+     project_id    TEXT NOT NULL REFERENCES projects(id),
+     kind          TEXT NOT NULL,
+     args          JSONB NOT NULL DEFAULT '{}',
+     requested_by  TEXT,
+     requested_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+     started_at    TIMESTAMPTZ,
+     done_at       TIMESTAMPTZ,
+     outcome       JSONB,
+     progress      JSONB
+   );
+   CREATE UNIQUE INDEX project_requests_open ON project_requests (project_id, kind) WHERE done_at IS NULL`,
 ];

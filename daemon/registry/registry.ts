@@ -3,7 +3,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { FleetError } from '../core/errors.ts';
-import type { ActualProject, Condition, Manifest, ProjectStatus, RegistryRow } from '../core/types.ts';
+import type { ActualProject, Condition, Manifest, ProjectStatus, RegistryRow, Suspension } from '../core/types.ts';
 import { migrations } from './migrations.ts';
 
 /** A registry row with the bookkeeping only the daemon needs. */
@@ -21,9 +21,36 @@ export interface ProjectRecord extends RegistryRow {
   /** Connection limit the role was provisioned with; null until provisioned (or after its database was dropped). */
   provisionedConnections: number | null;
   lastError: string | null;
+  /** Operator restart requests so far (part of the spec hash), and who asked last; always set when read (0, null). */
+  restartGeneration?: number;
+  restartRequestedBy?: string | null;
+  /** Set while an operator keeps the project as it is (Flux's suspend); always set when read (null: not suspended). */
+  suspended?: Suspension | null;
   createdAt: string;
   /** The row version (Postgres xmin) this record was read at: a write by anyone changes it. */
   version?: string;
+}
+
+/** An operator request the daemon carries out in its pass (`project_requests`). */
+export interface ProjectRequest {
+  id: number;
+  projectId: string;
+  kind: string;
+  args: Record<string, unknown>;
+  requestedBy: string | null;
+  requestedAt: string;
+  startedAt: string | null;
+  doneAt: string | null;
+  outcome: Record<string, unknown> | null;
+  progress: Record<string, unknown> | null;
+}
+
+function toRequest(r: Record<string, any>): ProjectRequest {
+  const at = (v: any) => (v ? new Date(v).toISOString() : null);
+  return {
+    id: Number(r.id), projectId: r.project_id, kind: r.kind, args: r.args ?? {}, requestedBy: r.requested_by,
+    requestedAt: at(r.requested_at)!, startedAt: at(r.started_at), doneAt: at(r.done_at), outcome: r.outcome, progress: r.progress,
+  };
 }
 
 export interface ProjectEvent {
@@ -44,8 +71,9 @@ const columns: Record<string, string> = {
   desiredState: 'desired_state', observedCommit: 'observed_commit', appliedCommit: 'applied_commit',
   specHash: 'spec_hash', secretsVersion: 'secrets_version', restarts: 'restarts', lastHealth: 'last_health',
   conditions: 'conditions', lastError: 'last_error', provisionedConnections: 'provisioned_connections',
+  restartGeneration: 'restart_generation', restartRequestedBy: 'restart_requested_by', suspended: 'suspended',
 };
-const jsonColumns = new Set(['schema_ref', 'env', 'secret_refs', 'manifest', 'last_health', 'conditions']);
+const jsonColumns = new Set(['schema_ref', 'env', 'secret_refs', 'manifest', 'last_health', 'conditions', 'suspended']);
 
 function toRecord(r: Record<string, any>): ProjectRecord {
   return {
@@ -59,6 +87,7 @@ function toRecord(r: Record<string, any>): ProjectRecord {
     schemaHistory: r.schema_history ?? [], env: r.env ?? {}, present: r.present, specHash: r.spec_hash,
     secretsVersion: r.secrets_version, restarts: r.restarts, lastError: r.last_error,
     provisionedConnections: r.provisioned_connections ?? null,
+    restartGeneration: r.restart_generation ?? 0, restartRequestedBy: r.restart_requested_by ?? null, suspended: r.suspended ?? null,
     createdAt: r.created_at?.toISOString?.() ?? String(r.created_at),
     ...(r.xmin !== undefined ? { version: String(r.xmin) } : {}),
   };
@@ -102,6 +131,10 @@ function eventParams(projectId: string, e: NewEvent): unknown[] {
 const LOCK_KEY = 0x61746f6d; // "atom"
 
 const ROW = '*, xmin::text AS xmin';
+/** SQL: someone holds the reconcile lock (a session advisory lock on the key in parameter `param`) in this database. */
+const lockHeld = (param: string) => `EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0 AND objsubid = 1
+  AND objid::text::bigint = ${param} AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))`;
+
 
 export class Registry {
   private readonly pool: pg.Pool;
@@ -317,6 +350,79 @@ export class Registry {
   }
 
 
+  /**
+   * An operator restart: the generation is bumped in the database (two requests are two bumps, never one lost),
+   * with who asked and its event, in one transaction. The row as written.
+   */
+  async requestRestart(id: string, actor: string, detail: object = {}): Promise<ProjectRecord | null> {
+    let written: Record<string, any> | undefined;
+    await this.transaction(async (client) => {
+      written = (await client.query(`UPDATE projects SET restart_generation = restart_generation + 1, restart_requested_by = $2, updated_at = now() WHERE id = $1 RETURNING ${ROW}`, [id, actor])).rows[0];
+      if (written) await client.query(INSERT_EVENT, eventParams(id, { action: 'restart_requested', actor, detail: { restartGeneration: written.restart_generation, ...detail } }));
+    });
+    this.cached(written);
+    return written ? readRecord(written) : null;
+  }
+
+  /** Events newest first, `before` an event id (a page's `next` cursor), optionally of one project. */
+  async eventsPage(o: { project?: string; before?: number; limit: number }): Promise<ProjectEvent[]> {
+    const { rows } = await this.query(
+      `SELECT * FROM project_events WHERE ($1::text IS NULL OR project_id = $1) AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3`,
+      [o.project ?? null, o.before ?? null, o.limit],
+    );
+    return rows.map((r) => ({
+      id: Number(r.id), projectId: r.project_id, action: r.action, actor: r.actor, commit: r.commit,
+      detail: r.detail, at: r.at.toISOString(),
+    }));
+  }
+
+  /** Whether a daemon holds the reconcile lock on this registry (and so will carry out requests). */
+  async daemonRunning(): Promise<boolean> {
+    return (await this.query(`SELECT ${lockHeld('$1')} AS held`, [LOCK_KEY])).rows[0].held === true;
+  }
+
+  /**
+   * Record an operator request for the daemon, only while a daemon holds the reconcile lock (null otherwise: nothing
+   * is left behind for nobody). A second open request of the same kind for the project is a USAGE error.
+   */
+  async addRequest(projectId: string, kind: string, args: object, by: string): Promise<ProjectRequest | null> {
+    try {
+      const { rows } = await this.query(`INSERT INTO project_requests (project_id, kind, args, requested_by)
+        SELECT $1, $2, $3, $4 WHERE ${lockHeld('$5')} RETURNING *`, [projectId, kind, JSON.stringify(args), by, LOCK_KEY]);
+      return rows[0] ? toRequest(rows[0]) : null;
+    } catch (err: any) {
+      if (err.code !== '23505') throw err;
+      throw new FleetError('USAGE', `a ${kind} of ${projectId} is already pending; wait for it (fleet events ${projectId})`, { project: projectId });
+    }
+  }
+
+  async openRequests(): Promise<ProjectRequest[]> {
+    return (await this.query('SELECT * FROM project_requests WHERE done_at IS NULL ORDER BY id')).rows.map(toRequest);
+  }
+
+  async getRequest(id: number): Promise<ProjectRequest | null> {
+    const { rows } = await this.query('SELECT * FROM project_requests WHERE id = $1', [id]);
+    return rows[0] ? toRequest(rows[0]) : null;
+  }
+
+  /**
+   * Mark a request started, record its progress, or finish it with its outcome; `event` (the project's) is recorded
+   * in the same transaction, so whoever sees the request done also finds its event.
+   */
+  async markRequest(id: number, m: { started?: boolean; progress?: object; outcome?: object; event?: NewEvent & { projectId: string } }): Promise<void> {
+    await this.transaction(async (client) => {
+      const { rows } = await client.query(`UPDATE project_requests SET started_at = CASE WHEN $2 THEN now() ELSE started_at END,
+        progress = COALESCE($3, progress), outcome = COALESCE($4, outcome), done_at = CASE WHEN $4::jsonb IS NULL THEN done_at ELSE now() END
+        WHERE id = $1 RETURNING project_id`, [id, m.started === true, m.progress ? JSON.stringify(m.progress) : null, m.outcome ? JSON.stringify(m.outcome) : null]);
+      if (m.event && rows[0]) await client.query(INSERT_EVENT, eventParams(m.event.projectId, m.event));
+    });
+  }
+
+  /** Take back a request no daemon has started; false when one already started it. */
+  async withdrawRequest(id: number): Promise<boolean> {
+    return ((await this.query('DELETE FROM project_requests WHERE id = $1 AND started_at IS NULL', [id])).rowCount ?? 0) > 0;
+  }
+
   async getState<T>(key: string): Promise<T | null> {
     const { rows } = await this.query('SELECT value FROM fleet_state WHERE key = $1', [key]);
     return rows[0] ? (rows[0].value as T) : null;
@@ -365,5 +471,6 @@ export function toActual(rec: ProjectRecord): ActualProject {
     schemaDigest: rec.schemaDigest, schemaVersion: rec.schemaVersion, schemaHistory: rec.schemaHistory, present: rec.present,
     specHash: rec.specHash, port: rec.port, secretsVersion: rec.secretsVersion, upstream: rec.upstream,
     provisioned: rec.provisionedConnections,
+    restartGeneration: rec.restartGeneration, restartRequestedBy: rec.restartRequestedBy, suspended: rec.suspended,
   };
 }

@@ -6,11 +6,11 @@ import { parseNumber, readEnv } from '../../daemon/config/env.ts';
 import { privateDir } from '../../daemon/files.ts';
 import { createLogger } from '../../daemon/log.ts';
 import { loadFleetConfig } from '../../daemon/manifest/fleet-config.ts';
-import { resolveDatabases, stateDirFor } from '../../daemon/postgres/resolve.ts';
+import { resolveDatabases, stateDirFor, superuserPasswordFile } from '../../daemon/postgres/resolve.ts';
 import { createSecretStore } from '../../daemon/secrets/index.ts';
 import { bootstrapRemote } from '../../daemon/git/bootstrap.ts';
 import { startLocalCaddy } from '../../daemon/dev/local-caddy.ts';
-import { printUrlsOnChange } from '../urls.ts';
+import { printUrlsOnChange, withoutPassword } from '../urls.ts';
 import { readWorktree } from '../../daemon/git/worktree.ts';
 import { secretRefsOf } from '../../daemon/provision/project.ts';
 import { generateSecret } from '../../daemon/secrets/generate.ts';
@@ -37,7 +37,8 @@ const command: Command = {
     const env = readEnv();
     const httpPort = typeof v['http-port'] === 'string' ? parseNumber('--http-port', v['http-port'], 'listenPort') : env.httpPort;
     const intervalSec = typeof v.interval === 'string' ? parseNumber('--interval', v.interval, 'seconds') : env.interval;
-    const log = createLogger({ level: env.logLevel });
+    // --dev: lines for the person at the terminal; otherwise JSON for a log collector.
+    const log = createLogger({ level: env.logLevel, pretty: v.dev === true });
     const repoDir = resolve(repo);
     const stateDir = stateDirFor(repoDir, env, v['state-dir'] as string | undefined);
     // Before anything writes into it (secrets, Postgres, the clone): the state dir is the daemon user's alone.
@@ -63,8 +64,17 @@ const command: Command = {
       intervalMs: intervalSec * 1000, watchWorktree: v['watch-worktree'] === true, secrets,
       caddyAdmin: noGateway ? null : fleet.gateway.admin,
       webhookSecret: fleet.git?.webhookSecret ? await secrets.get(fleet.git.webhookSecret) : undefined,
+      // A new operator token (local store only) goes to this terminal once, not through the logger.
+      announceToken: (text) => process.stdout.write(text),
     });
-    const stopUrls = v.dev ? printUrlsOnChange(running.daemon, fleet) : () => {};
+    const stopUrls = v.dev ? printUrlsOnChange(running.daemon, fleet, {
+      dashboardUrl: running.httpUrl,
+      postgres: {
+        url: withoutPassword(dbs.adminUrl),
+        note: fleet.postgres.admin === 'embedded' && !((v.postgres as string | undefined) ?? env.postgresUrl)
+          ? `superuser password in ${superuserPasswordFile(stateDir)}, mode 0600` : 'credentials as given: --postgres, FLEET_POSTGRES_URL or fleet.yaml postgres.admin',
+      },
+    }) : () => {};
     await new Promise<void>((resolveStop) => {
       const stop = (signal: string) => {
         log.info({ signal }, 'stopping: instances keep running and are re-adopted at the next start');
@@ -92,7 +102,7 @@ async function seedDevSecrets(repoDir: string, fleet: FleetConfig, secrets: Secr
     for (const [name, ref] of Object.entries(secretRefsOf({ secretPrefix: prefix, sharedSecrets: fleet.sharedSecrets }, p.manifest))) {
       if (name === 'DATABASE_URL' || name === 'JWT_SECRET' || (await secrets.has(ref))) continue;
       await secrets.put(ref, `dev-placeholder-${generateSecret(16)}`);
-      log.warn({ project: p.id, secret: ref }, `--dev: ${ref} was not set; stored a random placeholder (set the real value on standard input: fleet secrets rotate ${p.id} ${name} < file)`);
+      log.warn({ project: p.id, secret: ref }, `--dev: ${ref} was not set; stored a random placeholder (set the real value on standard input: fleet secrets set ${p.id} ${name} < file)`);
     }
   }
 }

@@ -1,6 +1,7 @@
-// `fleet secrets rotate <project> <NAME>`: write a new version of one secret and restart that project only.
-// JWT_SECRET is generated; any other name reads its new value from standard input (never from an argument,
-// which would land in shell history and the process list).
+// `fleet secrets set <project> <NAME>`: store the value of a secret the manifest declares (from stdin).
+// `fleet secrets rotate <project> <NAME>`: a new version of one secret (JWT_SECRET generated; DATABASE_URL a new
+// role password, set in Postgres first; others from stdin). Either restarts that project only: a new
+// secrets_version changes its spec hash. Values come on stdin, never as arguments (shell history, process list).
 import type { Command } from '../command.ts';
 import { join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
@@ -8,28 +9,91 @@ import { readEnv } from '../../daemon/config/env.ts';
 import { createLogger } from '../../daemon/log.ts';
 import { FleetError } from '../../daemon/core/errors.ts';
 import { loadFleetConfig } from '../../daemon/manifest/fleet-config.ts';
+import { GENERATED_SECRETS } from '../../daemon/manifest/rules.ts';
+import { readWorktree } from '../../daemon/git/worktree.ts';
 import { registryUrlFor, stateDirFor } from '../../daemon/postgres/resolve.ts';
+import { secretRefsOf } from '../../daemon/provision/project.ts';
 import { Registry } from '../../daemon/registry/registry.ts';
+import { cleanPrefix } from '../../daemon/secrets/refs.ts';
 import { createSecretStore } from '../../daemon/secrets/index.ts';
-import { generateSecret } from '../../daemon/secrets/generate.ts';
-import type { SecretStore } from '../../daemon/core/types.ts';
+import { generatePassword, generateSecret } from '../../daemon/secrets/generate.ts';
+import type { FleetConfig, SecretStore } from '../../daemon/core/types.ts';
+import { adminUrlFor, setRolePassword } from '../role-password.ts';
 
-export async function rotateSecret(o: { registry: Registry; secrets: SecretStore; project: string; name: string; value?: string | (() => Promise<string>); actor: string }): Promise<{ ref: string; version: number }> {
+export async function rotateSecret(o: {
+  registry: Registry; secrets: SecretStore; project: string; name: string; value?: string | (() => Promise<string>); actor: string;
+  /** For DATABASE_URL: the admin URL of the project's Postgres server (its role's password changes there). */
+  adminUrl?: () => Promise<string>;
+}): Promise<{ ref: string; version: number }> {
   const rec = await o.registry.get(o.project);
   if (!rec) throw new FleetError('USAGE', `no project "${o.project}" in the registry`);
   const ref = rec.secretRefs[o.name];
   if (!ref) throw new FleetError('USAGE', `project ${o.project} has no secret ${o.name}; known: ${Object.keys(rec.secretRefs).join(', ')}`, { project: o.project });
-  if (o.name === 'DATABASE_URL') throw new FleetError('USAGE', 'DATABASE_URL is tied to the role password; rotate it by changing the role (not supported by this command yet)', { project: o.project });
-  // Read a supplied value only once the name is known to exist, so a typo never waits on standard input.
-  const value = o.name === 'JWT_SECRET' ? generateSecret(48) : typeof o.value === 'function' ? await o.value() : o.value;
-  if (!value) throw new FleetError('USAGE', `pipe the new value of ${o.name} on standard input`);
-  await o.secrets.put(ref, value);
-  // A new secrets_version changes the instance's spec hash: the daemon restarts this project, and only it.
-  const version = rec.secretsVersion + 1;
-  await o.registry.updateWithEvents(o.project, { secretsVersion: version }, [
-    { action: 'secret_rotated', actor: o.actor, detail: { name: o.name, ref, secretsVersion: version } },
+  if (o.name === 'DATABASE_URL') {
+    if (!o.adminUrl) throw new FleetError('USAGE', 'rotating DATABASE_URL needs the Postgres admin URL (--postgres URL)', { project: o.project });
+    const old = await o.secrets.get(ref);
+    const next = new URL(old);
+    next.password = generatePassword();
+    const admin = await o.adminUrl();
+    // The role's password first: a stored URL Postgres does not accept yet would break the restart. Existing
+    // connections live on; new ones need the new URL, which the restart brings.
+    await setRolePassword(admin, rec.roleName, o.project, decodeURIComponent(next.password));
+    try {
+      await o.secrets.put(ref, next.toString());
+    } catch (err) {
+      // Not stored: put the old password back, so the running instance and the store still agree.
+      await setRolePassword(admin, rec.roleName, o.project, decodeURIComponent(new URL(old).password)).catch(() => {});
+      throw err;
+    }
+  } else {
+    // Read a supplied value only once the name is known to exist, so a typo never waits on standard input.
+    const value = o.name === 'JWT_SECRET' ? generateSecret(48) : typeof o.value === 'function' ? await o.value() : o.value;
+    if (!value) throw new FleetError('USAGE', `pipe the new value of ${o.name} on standard input`);
+    await o.secrets.put(ref, value);
+  }
+  return bumpSecretsVersion(o.registry, o.project, rec.secretsVersion, { action: 'secret_rotated', actor: o.actor, name: o.name, ref });
+}
+
+/** A new secrets_version changes the instance's spec hash: the daemon restarts this project, and only it. */
+async function bumpSecretsVersion(registry: Registry, project: string, current: number, e: { action: string; actor: string; name: string; ref: string }) {
+  const version = current + 1;
+  await registry.updateWithEvents(project, { secretsVersion: version }, [
+    { action: e.action, actor: e.actor, detail: { name: e.name, ref: e.ref, secretsVersion: version } },
   ]);
-  return { ref, version };
+  return { ref: e.ref, version };
+}
+
+/**
+ * Store the value of a secret the project's manifest declares (the working tree's, so a value can be set before
+ * the commit that names it is merged; else the registry's). A project already running with it restarts.
+ */
+export async function setSecret(o: {
+  registry: Registry; secrets: SecretStore; fleet: Pick<FleetConfig, 'secretStore' | 'sharedSecrets'>; repoDir: string;
+  project: string; name: string; value: () => Promise<string>; actor: string;
+}): Promise<{ ref: string; version: number | null }> {
+  if (GENERATED_SECRETS.includes(o.name)) {
+    throw new FleetError('USAGE', `${o.name} is generated by the fleet: use fleet secrets rotate ${o.project} ${o.name}`, { project: o.project });
+  }
+  const prefix = o.fleet.secretStore.prefix;
+  const ctx = { secretPrefix: prefix, sharedSecrets: o.fleet.sharedSecrets };
+  const inTree = (await readWorktree(o.repoDir)).projects.find((p) => p.id === o.project);
+  const rec = await o.registry.get(o.project);
+  const declared = inTree ? secretRefsOf(ctx, inTree.manifest) : rec?.secretRefs;
+  if (!declared) throw new FleetError('USAGE', `no project "${o.project}" in projects/ or in the registry`);
+  const ref = declared[o.name];
+  const own = Object.keys(declared).filter((n) => !GENERATED_SECRETS.includes(n));
+  if (!ref) {
+    throw new FleetError('USAGE', `projects/${o.project}/project.yaml declares no secret ${o.name} (declared: ${own.join(', ') || 'none'}); add it under secrets: first`, { project: o.project });
+  }
+  if (!ref.startsWith(`${cleanPrefix(prefix)}/${o.project}/`)) {
+    throw new FleetError('USAGE', `${o.name} of ${o.project} is the shared secret ${ref}: it is every project's, so set it in the secret store itself`, { project: o.project });
+  }
+  const value = await o.value();
+  if (!value) throw new FleetError('USAGE', `pipe the value of ${o.name} on standard input: echo -n "..." | fleet secrets set ${o.project} ${o.name}`);
+  await o.secrets.put(ref, value);
+  // Running with this secret already: restart it with the new value. Otherwise its next start reads it.
+  if (!rec || rec.secretRefs[o.name] !== ref) return { ref, version: null };
+  return bumpSecretsVersion(o.registry, o.project, rec.secretsVersion, { action: 'secret_set', actor: o.actor, name: o.name, ref });
 }
 
 async function readStdin(): Promise<string> {
@@ -40,12 +104,12 @@ async function readStdin(): Promise<string> {
 }
 
 const command: Command = {
-  summary: 'Rotate a project secret: write a new version to the secret store and restart that project only.',
-  usage: 'fleet secrets rotate <project> <NAME> [--registry URL] [--state-dir DIR]   (values other than JWT_SECRET come on stdin)',
-  options: { registry: { type: 'string' }, 'state-dir': { type: 'string' } },
+  summary: 'Set a project secret from stdin, or rotate one (DATABASE_URL: a new role password); restarts that project only.',
+  usage: 'fleet secrets set|rotate <project> <NAME> [--registry URL] [--state-dir DIR] [--postgres URL]   (values come on stdin; rotate generates JWT_SECRET and DATABASE_URL)',
+  options: { registry: { type: 'string' }, 'state-dir': { type: 'string' }, postgres: { type: 'string' } },
   async run({ values, positionals, repo }) {
-    const [verb, project, name] = positionals;
-    if (verb !== 'rotate' || !project || !name) throw new FleetError('USAGE', `usage: ${command.usage}`);
+    const [verb, project, name, ...extra] = positionals;
+    if ((verb !== 'rotate' && verb !== 'set') || !project || !name || extra.length) throw new FleetError('USAGE', `usage: ${command.usage}`);
     const env = readEnv();
     const repoDir = resolve(repo);
     const fleet = await loadFleetConfig(join(repoDir, 'fleet.yaml'), { repoDir });
@@ -55,7 +119,16 @@ const command: Command = {
     const registry = new Registry(url, log);
     try {
       const secrets = createSecretStore(fleet.secretStore, { stateDir, log });
-      const r = await rotateSecret({ registry, secrets, project, name, value: readStdin, actor: userInfo().username });
+      const actor = userInfo().username;
+      if (verb === 'set') {
+        const r = await setSecret({ registry, secrets, fleet, repoDir, project, name, value: readStdin, actor });
+        console.log(r.version === null
+          ? `set ${name} of ${project} (${r.ref}): the project reads it when its instance starts with a manifest naming it`
+          : `set ${name} of ${project} (${r.ref}); secrets version ${r.version}: the daemon restarts ${project} on its next pass`);
+        return 0;
+      }
+      const adminUrl = () => adminUrlFor({ flag: values.postgres as string | undefined, env, fleet, secrets, stateDir });
+      const r = await rotateSecret({ registry, secrets, project, name, value: readStdin, actor, adminUrl });
       console.log(`rotated ${name} of ${project} (${r.ref}); secrets version ${r.version}: the daemon restarts ${project} on its next pass`);
       return 0;
     } finally {

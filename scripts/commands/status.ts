@@ -3,20 +3,20 @@ import type { Command } from '../command.ts';
 import { readEnv } from '../../daemon/config/env.ts';
 import { createLogger } from '../../daemon/log.ts';
 import { FleetError } from '../../daemon/core/errors.ts';
-import { registryUrlFor } from '../../daemon/postgres/resolve.ts';
+import { registryUrlFor, stateDirFor } from '../../daemon/postgres/resolve.ts';
+import { driftText, healthText, problemText, stateText } from '../../daemon/dashboard/view.ts';
+import { daemonState } from '../daemon-state.ts';
 import { Registry, type ProjectRecord } from '../../daemon/registry/registry.ts';
 
 const short = (c: string | null) => (c ? c.slice(0, 7) : '-');
 
-export function statusLine(p: ProjectRecord): string[] {
-  const health = p.lastHealth ? (p.lastHealth.ok ? 'healthy' : `unhealthy (${p.lastHealth.status ?? p.lastHealth.error})`) : '-';
-  const state = p.present ? (p.desiredState === p.status || p.status === 'deleted' ? p.status : `${p.status}→${p.desiredState}`) : `${p.status} (folder removed)`;
-  // Drift is git asking for something not applied yet: a deleted project, or a removed folder whose instance is
-  // stopped, has nothing pending whatever commit it was last seen at.
-  const settled = p.status === 'deleted' || (!p.present && p.status === 'stopped');
-  const drift = !settled && p.observedCommit && p.appliedCommit !== p.observedCommit ? `yes (${short(p.observedCommit)})` : 'no';
-  const problem = p.conditions.find((c) => (c.type === 'Invalid' && c.status) || (c.type === 'Stalled' && c.status) || (c.type === 'Reconciling' && !c.status));
-  return [p.id, state, health, short(p.appliedCommit), drift, problem ? `${problem.reason}: ${problem.message}` : (p.lastError ?? '')];
+export function statusLine(p: ProjectRecord, now = new Date()): string[] {
+  const health = healthText(p, now);
+  // One reading of a row for status and the dashboard (daemon/dashboard/view.ts): state, drift, the problem.
+  const [state, drift, problem] = [stateText(p), driftText(p), problemText(p)];
+  // Suspended (fleet suspend): the daemon leaves the project as it is, so drift and health may stay as they are.
+  const suspended = p.suspended ? `by ${p.suspended.by} at ${p.suspended.at.replace(/\.\d+Z$/, 'Z')}` : '-';
+  return [p.id, state, health, short(p.appliedCommit), drift, suspended, problem];
 }
 
 export function renderTable(rows: string[][]): string {
@@ -25,25 +25,31 @@ export function renderTable(rows: string[][]): string {
 }
 
 const command: Command = {
-  summary: 'Print the fleet: id, state, health, applied commit, drift (desired commit ≠ applied) and last error.',
-  usage: 'fleet status [--registry URL] [--format text|json]',
-  options: { registry: { type: 'string' }, format: { type: 'string', default: 'text' } },
+  summary: 'Print the fleet: id, state, health, applied commit, drift (desired commit ≠ applied), who suspended it (if anyone) and last error.',
+  usage: 'fleet status [--registry URL] [--state-dir DIR] [--format text|json]',
+  options: { registry: { type: 'string' }, 'state-dir': { type: 'string' }, format: { type: 'string', default: 'text' } },
   async run({ values, repo }) {
-    const url = await registryUrlFor(repo, values.registry as string | undefined, readEnv());
+    const env = readEnv();
+    const stateDir = stateDirFor(repo, env, values['state-dir'] as string | undefined);
+    const url = await registryUrlFor(repo, values.registry as string | undefined, env, { stateDir });
+    const daemon = await daemonState(stateDir);
     const registry = new Registry(url, createLogger({ level: 'silent' }));
     try {
       let projects: ProjectRecord[];
       try {
         projects = await registry.list();
       } catch (err) {
-        throw new FleetError('POSTGRES_UNREACHABLE', 'the registry is unreachable: is the daemon running (npm start)? Or pass --registry URL / FLEET_REGISTRY_URL', { cause: err });
+        const why = daemon.running ? '' : ` (${daemon.line.replace(/: the table above .*$/, '')})`;
+        throw new FleetError('POSTGRES_UNREACHABLE', `the registry is unreachable${why}: start the daemon (npm start), or pass --registry URL / FLEET_REGISTRY_URL`, { cause: err });
       }
       if (values.format === 'json') {
         console.log(JSON.stringify(projects.map(({ manifest: _m, ...p }) => p), null, 2));
+        if (!daemon.running) console.error(daemon.line);
         return 0;
       }
-      const header = ['ID', 'STATE', 'HEALTH', 'APPLIED', 'DRIFT', 'LAST ERROR'];
-      console.log(projects.length ? renderTable([header, ...projects.map(statusLine)]) : 'no projects registered yet');
+      const header = ['ID', 'STATE', 'HEALTH', 'APPLIED', 'DRIFT', 'SUSPENDED', 'LAST ERROR'];
+      const now = new Date();
+      console.log(projects.length ? renderTable([header, ...projects.map((p) => statusLine(p, now))]) : 'no projects registered yet');
       const source = await registry.getState<{ ok: boolean; message?: string; commit?: string; at?: string }>('source');
       if (source && !source.ok) {
         console.log(`\nSourceUnavailable since ${source.at ?? '?'}: converging on ${short(source.commit ?? null)}: ${source.message ?? ''}`);
@@ -53,6 +59,7 @@ const command: Command = {
         console.log(`\ninvalid at ${invalid.commit.slice(0, 7)} (these keep what was last applied, if anything):`);
         for (const p of invalid.projects) console.log(`  ${p.id}: ${p.issues[0]}`);
       }
+      console.log(`\n${daemon.line}`);
       return 0;
     } finally {
       await registry.close();

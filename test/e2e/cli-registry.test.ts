@@ -42,10 +42,10 @@ it('says clearly when the registry is unreachable, without a stack trace', async
 it('fleet status prints each project with state, health, applied commit, drift and last error', async () => {
   const { stdout } = await run('node', [FLEET, 'status', '--registry', f.registryUrl, '--repo', f.repo.dir]);
   const [header, ...rows] = stdout.trim().split('\n');
-  expect(header).toMatch(/^ID\s+STATE\s+HEALTH\s+APPLIED\s+DRIFT\s+LAST ERROR$/);
+  expect(header).toMatch(/^ID\s+STATE\s+HEALTH\s+APPLIED\s+DRIFT\s+SUSPENDED\s+LAST ERROR$/);
   const blog = rows.find((r) => r.startsWith('blog'))!;
   // The daemon stopped after applying the first commit: blog ran healthy then, and nothing newer was observed.
-  expect(blog).toMatch(/^blog\s+running\s+healthy\s+[0-9a-f]{7}\s+no\b/);
+  expect(blog).toMatch(/^blog\s+running\s+healthy for \d+[smhd]\s+[0-9a-f]{7}\s+no\s+-(\s|$)/);
   const json = JSON.parse((await run('node', [FLEET, 'status', '--registry', f.registryUrl, '--format', 'json', '--repo', f.repo.dir])).stdout);
   expect(json.map((p: { id: string }) => p.id)).toEqual(['blog']);
   expect(JSON.stringify(json)).not.toMatch(/postgres:\/\/[^"]*:[^"*]+@/);

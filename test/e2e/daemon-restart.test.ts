@@ -127,7 +127,9 @@ describe('fleet daemon killed with SIGKILL', () => {
       const health = await (await fetch(`${url}/healthz`)).json() as { last: { ok: boolean; commit: string } };
       if (!health.last.ok || health.last.commit !== commit) throw new Error(`not converged yet: ${JSON.stringify(health.last)}`);
     }, { timeout: 30_000, interval: 100 });
-    const status = await (await fetch(`${next.httpUrl()}/status`)).json() as { projects: { id: string; status: string; upstream: string }[] };
+    // /status needs the operator token, which the daemon keeps in its (local) secret store.
+    const token = await createLocalSecretStore({ dir: join(stateDir, 'secrets'), prefix: '/atomo' }).get('/atomo/fleet/OPERATOR_TOKEN');
+    const status = await (await fetch(`${next.httpUrl()}/status`, { headers: { authorization: `Bearer ${token}` } })).json() as { projects: { id: string; status: string; upstream: string }[] };
     expect(status.projects.map((p) => [p.id, p.status])).toEqual([['blog', 'running'], ['shop', 'running']]);
     for (const id of IDS) {
       expect(await instancePid(stateDir, id, quiet)).toBe(pids[id]);

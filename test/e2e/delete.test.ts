@@ -1,7 +1,9 @@
 // Guarded delete: a database is dropped only on a confirmed manifest change, and only after a fresh backup.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import pg from 'pg';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { pgBin } from '../../daemon/backup/archive.ts';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createFleet, type TestFleet } from '../harness/fleet.ts';
 import { writeProject } from '../harness/git.ts';
@@ -50,7 +52,7 @@ it('dropDatabase: true takes a fresh backup, then drops database, role and gener
   expect(await f.running!.secrets.has('/atomo/drop/DATABASE_URL')).toBe(false);
   const [event] = (await f.running!.daemon.registry.events('drop')).filter((e) => e.action === 'delete');
   const backup = String(event.detail?.backup);
-  expect(readFileSync(backup, 'utf8')).toContain('precious');
+  expect(execFileSync(pgBin('pg_restore'), ['--file=-', backup], { encoding: 'utf8' })).toContain('precious'); // custom format: compressed
   // Other projects are untouched.
   expect((await f.project('guard'))!.status).toBe('running');
 });

@@ -2,7 +2,9 @@
 // create, project roles cannot reach the registry, each role has a connection limit, and dumps are private.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { pgBin } from '../../daemon/backup/archive.ts';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -272,7 +274,7 @@ describe('dumps are private', () => {
     expect(r.e).toBeUndefined();
     expect(statSync(r.f!).mode & 0o777).toBe(0o600);
     expect(statSync(dir()).mode & 0o777).toBe(0o700);
-    expect(readFileSync(r.f!, 'utf8')).toContain('precious');
+    expect(execFileSync(pgBin('pg_restore'), ['--file=-', r.f!], { encoding: 'utf8' })).toContain('precious'); // custom format: compressed
     rmSync(r.f!);
   });
 

@@ -105,6 +105,14 @@ describe('npm start on the example fleet', () => {
     expect(urls()).toEqual({ blog: `http://blog.localhost:${listenPort}/`, shop: `http://shop.localhost:${listenPort}/` });
     // shop references STRIPE_API_KEY, which nobody set: a laptop run says so and stores a placeholder.
     expect(stdout).toMatch(/--dev: \/atomo\/shop\/STRIPE_API_KEY was not set/);
+    // Log lines are for people (pino-pretty), not JSON; secrets stay out of them all the same.
+    expect(stdout).toMatch(/^\[[\d:. -]+\] INFO: fleet daemon started/m);
+    expect(stdout).not.toMatch(/^\{"level"/m);
+    // The embedded Postgres: its URL without the password, and where the password is (0600).
+    const pwFile = join(fleetDir(), 'pg-superuser-password');
+    expect(stdout).toMatch(new RegExp(`^ {2}postgres +postgres://postgres@127\\.0\\.0\\.1:\\d+/postgres +\\(superuser password in ${pwFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, mode 0600\\)$`, 'm'));
+    expect(stdout).not.toContain(readFileSync(pwFile, 'utf8').trim());
+    expect(stdout).toMatch(/^ {2}dashboard +http:\/\/127\.0\.0\.1:\d+\/ /m);
 
     const blog = await get(listenPort, 'blog.localhost', '/hello');
     expect(blog.status).toBe(200);
@@ -115,6 +123,8 @@ describe('npm start on the example fleet', () => {
 
     const caddyPids = pidsWith(caddyMarker());
     expect(caddyPids).toHaveLength(1);
+    // The URL table is printed once, not again for every project that comes up or every pass.
+    expect(stdout.split('running projects:\n')).toHaveLength(2);
     const exited = new Promise<number | null>((done) => child!.once('exit', (code) => done(code)));
     const tStop = Date.now();
     child.kill('SIGTERM');

@@ -93,6 +93,7 @@ beforeAll(async () => {
     list: () => (outage ? dead : real).list(),
     start: (spec, o) => (outage ? dead : real).start(spec, o),
     stop: (id) => (outage ? dead : real).stop(id),
+    retire: (routed) => (outage ? dead : real).retire!(routed),
     onExit: (l) => real.onExit!(l),
     close: async () => { await real.close!(); await dead.close!(); },
   };

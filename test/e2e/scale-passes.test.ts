@@ -160,8 +160,9 @@ describe('passes cost what changed', () => {
       async start(spec, o) {
         most = Math.max(most, ++inFlight);
         try {
-          // Long enough that starts overlap whenever the executor lets them.
-          await new Promise((r) => setTimeout(r, 150));
+          // Each start waits (up to 3 s) for a third one to be under way, so starts overlap whenever the executor
+          // lets them, however slowly provisioning goes on a loaded machine; a serial executor never gets there.
+          for (let waited = 0; inFlight < 3 && waited < 3000; waited += 10) await new Promise((r) => setTimeout(r, 10));
           return await real.start(spec, o);
         } finally {
           inFlight--;

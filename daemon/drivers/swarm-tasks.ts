@@ -1,0 +1,74 @@
+// Pure readings of Swarm's service and task objects: which task is the project's instance now, where it answers,
+// and why a new one failed. No I/O: swarm.ts fetches, these functions decide.
+import type { Instance } from '../core/types.ts';
+import { LABEL_COMMIT, LABEL_PROJECT, LABEL_SPEC_HASH } from './container-spec.ts';
+
+/** The parts of a service (GET /services) the driver reads. */
+export interface Service {
+  ID: string;
+  Version: { Index: number };
+  Spec: ServiceSpecSeen;
+  PreviousSpec?: ServiceSpecSeen;
+  UpdateStatus?: { State?: string; StartedAt?: string; Message?: string };
+}
+
+interface ServiceSpecSeen {
+  Name?: string;
+  Labels?: Record<string, string>;
+  Mode?: { Replicated?: { Replicas?: number } };
+  TaskTemplate?: { ContainerSpec?: { Configs?: { ConfigID: string }[] } };
+  [key: string]: unknown;
+}
+
+/** The parts of a task (GET /tasks) the driver reads. */
+export interface Task {
+  ID: string;
+  ServiceID: string;
+  NodeID?: string;
+  CreatedAt: string;
+  DesiredState: string;
+  Status: {
+    State: string;
+    Err?: string;
+    ContainerStatus?: { ContainerID?: string; ExitCode?: number };
+    PortStatus?: { Ports?: { PublishedPort?: number; PublishMode?: string }[] };
+  };
+  Spec?: { ContainerSpec?: { Labels?: Record<string, string> } };
+}
+
+const byCreated = (a: Task, b: Task) => Date.parse(a.CreatedAt) - Date.parse(b.CreatedAt);
+
+/**
+ * The task that serves the project: a running one. While an update (or its rollback) is under way the older
+ * running task still serves; otherwise the newest one does.
+ */
+export function currentTask(svc: Service, tasks: Task[]): Task | undefined {
+  const running = tasks.filter((t) => t.ServiceID === svc.ID && t.Status.State === 'running' && t.DesiredState === 'running').sort(byCreated);
+  const moving = svc.UpdateStatus?.State === 'updating' || svc.UpdateStatus?.State === 'rollback_started';
+  return moving ? running[0] : running.at(-1);
+}
+
+/** The project's instance: its current task on its node's address and published port, or the service stopped. */
+export function toInstance(svc: Service, task: Task | undefined, tasks: Task[], nodes: Map<string, string>): Instance {
+  const labels = { ...svc.Spec.Labels, ...task?.Spec?.ContainerSpec?.Labels };
+  const base = { id: labels[LABEL_PROJECT], specHash: labels[LABEL_SPEC_HASH], commit: labels[LABEL_COMMIT] };
+  const port = task?.Status.PortStatus?.Ports?.find((p) => p.PublishMode === 'host')?.PublishedPort;
+  const addr = task?.NodeID ? nodes.get(task.NodeID) : undefined;
+  if (task && port && addr) return { ...base, running: true, upstream: `${addr}:${port}`, exitCode: null, ref: task.ID };
+  // Not running: the exit code of the newest task when it ended on its own (not shut down by the swarm).
+  const last = tasks.filter((t) => t.ServiceID === svc.ID).sort(byCreated).at(-1);
+  const ended = last && (last.Status.State === 'failed' || last.Status.State === 'complete');
+  return { ...base, running: false, upstream: '', exitCode: ended ? last.Status.ContainerStatus?.ExitCode ?? null : null, ref: svc.ID };
+}
+
+/**
+ * Why tasks of `specHash` do not run: `blocked` when the scheduler finds no node for them (Swarm retries that
+ * forever, so it is reported at once), `error` from the newest task that ended with one.
+ */
+export function taskFailure(tasks: Task[], specHash: string): { blocked?: string; error?: string } {
+  const mine = tasks.filter((t) => t.Spec?.ContainerSpec?.Labels?.[LABEL_SPEC_HASH] === specHash).sort(byCreated).reverse();
+  const blocked = mine.find((t) => t.Status.State === 'pending' && /no suitable node/i.test(t.Status.Err ?? ''))?.Status.Err;
+  // A task the rollback shut down keeps the error that ended it (e.g. "dockerexec: unhealthy container").
+  const failed = mine.find((t) => t.Status.State !== 'pending' && t.Status.Err);
+  return { blocked, error: failed?.Status.Err };
+}
