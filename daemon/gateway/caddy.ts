@@ -93,7 +93,8 @@ export function createCaddyGateway(opts: { adminUrl: string; log: Logger; timeou
   async function apply(config: object, opts: { verify?: boolean } = {}): Promise<{ changed: boolean }> {
     // The renderer gives the same bytes for the same fleet, so its own serialization is the identity; sorting keys
     // (canonicalJson) is only needed to compare with what Caddy answers, whose key order is its own.
-    const hash = sha256(JSON.stringify(config));
+    const body = JSON.stringify(config);
+    const hash = sha256(body);
     const tagged = tag(config, hash);
     // Caddy still runs what this client loaded last (its tag answers): compare hashes, not whole configs. `verify`
     // (the daemon's full pass) compares the whole config, so an edit made beside the daemon is undone too.
@@ -108,7 +109,7 @@ export function createCaddyGateway(opts: { adminUrl: string; log: Logger; timeou
       }
     }
     const started = Date.now();
-    const res = await call('POST', '/load', JSON.stringify(tagged));
+    const res = await call('POST', '/load', taggedBody(body, tagged, hash));
     // Caddy keeps running the previous config when a load fails.
     if (res.status !== 200) throw loadError(res);
     log.debug({ hash: hash.slice(0, 12), ms: Date.now() - started, previous: lastHash?.slice(0, 12) ?? null }, 'gateway config loaded');
@@ -149,6 +150,18 @@ function tag(config: object, hash: string): object {
 }
 
 type Json = Record<string, any>;
+
+/**
+ * The tagged config as JSON, from the untagged JSON already made for the hash: the tag spliced into the admin
+ * object the renderer writes first, so a 1,000-project config is not serialized twice. Any other shape is
+ * serialized anew.
+ */
+function taggedBody(untagged: string, tagged: object, hash: string): string {
+  const id = JSON.stringify(tagId(hash));
+  if (untagged.startsWith('{"admin":{}')) return `{"admin":{"@id":${id}}${untagged.slice('{"admin":{}'.length)}`;
+  if (untagged.startsWith('{"admin":{"')) return `{"admin":{"@id":${id},${untagged.slice('{"admin":{'.length)}`;
+  return JSON.stringify(tagged);
+}
 
 /**
  * `running` plus each HTTP server of `candidate` as `<CHECK_SERVER>_<name>`, without TLS, on port 0 of its own

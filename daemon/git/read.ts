@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import git, { type TreeEntry } from 'isomorphic-git';
+import { gitFs } from './git-fs.ts';
 import { FleetError } from '../core/errors.ts';
 import { mapLimit } from '../core/concurrency.ts';
 import type { DesiredFleet, FleetConfig, ValidationIssue } from '../core/types.ts';
@@ -42,8 +43,8 @@ export interface ReadSnapshot {
 /** isomorphic-git location of a repository: a working tree with `.git`, or a bare repository. */
 export function gitLocation(repoDir: string): { fs: typeof fs; dir?: string; gitdir: string } {
   const dotGit = join(repoDir, '.git');
-  if (fs.existsSync(dotGit)) return { fs, dir: repoDir, gitdir: dotGit };
-  return { fs, gitdir: repoDir };
+  if (fs.existsSync(dotGit)) return { fs: gitFs, dir: repoDir, gitdir: dotGit };
+  return { fs: gitFs, gitdir: repoDir };
 }
 
 const MISSING_FLEET: ValidationIssue = {

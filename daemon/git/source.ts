@@ -3,6 +3,7 @@
 // work on that commit's objects, never on a working tree.
 import * as fs from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { gitFs } from './git-fs.ts';
 import { join } from 'node:path';
 import git from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
@@ -74,7 +75,7 @@ export function createLocalSource(opts: LocalSourceOptions): GitSource {
     sync: tracker.serial(async () => {
       let head: string;
       try {
-        head = await git.resolveRef({ fs, dir: opts.repoDir, ref });
+        head = await git.resolveRef({ fs: gitFs, dir: opts.repoDir, ref });
       } catch (err) {
         throw new FleetError(
           'GIT',
@@ -113,7 +114,7 @@ export function createRemoteSource(opts: RemoteSourceOptions): GitSource {
     }
     const head = await resolveFetched(opts.dir, remoteRef, safeUrl, opts.branch);
     // Keep the local branch on the remote head too, so readers may use either ref.
-    await git.writeRef({ fs, dir: opts.dir, ref: `refs/heads/${opts.branch}`, value: head, force: true });
+    await git.writeRef({ fs: gitFs, dir: opts.dir, ref: `refs/heads/${opts.branch}`, value: head, force: true });
     log.debug({ head, ms: Date.now() - started }, 'git fetched');
     return tracker.result(head, await readAuthor(opts.dir, head));
   };
@@ -124,7 +125,7 @@ export function createRemoteSource(opts: RemoteSourceOptions): GitSource {
 /** A ref and its commit's author, or null when the ref cannot be read. */
 async function readHead(dir: string, ref: string): Promise<SyncResult | null> {
   try {
-    const head = await git.resolveRef({ fs, dir, ref });
+    const head = await git.resolveRef({ fs: gitFs, dir, ref });
     return { head, author: await readAuthor(dir, head), changed: false };
   } catch {
     return null;
@@ -133,7 +134,7 @@ async function readHead(dir: string, ref: string): Promise<SyncResult | null> {
 
 async function resolveFetched(dir: string, ref: string, url: string, branch: string): Promise<string> {
   try {
-    return await git.resolveRef({ fs, dir, ref });
+    return await git.resolveRef({ fs: gitFs, dir, ref });
   } catch (err) {
     throw new FleetError(
       'GIT',
@@ -159,7 +160,7 @@ type OnAuth = () => { username: string; password: string } | undefined;
 async function hasClone(dir: string): Promise<boolean> {
   if (!fs.existsSync(join(dir, '.git', 'HEAD'))) return false;
   try {
-    return (await git.getConfig({ fs, dir, path: 'remote.origin.url' })) !== undefined;
+    return (await git.getConfig({ fs: gitFs, dir, path: 'remote.origin.url' })) !== undefined;
   } catch {
     return false;
   }
@@ -175,7 +176,7 @@ async function cloneBranch(opts: RemoteSourceOptions, onAuth: OnAuth): Promise<v
   }
   try {
     await git.clone({
-      fs, http, dir: opts.dir, url: opts.url, ref: opts.branch,
+      fs: gitFs, http, dir: opts.dir, url: opts.url, ref: opts.branch,
       singleBranch: true, noCheckout: true, noTags: true, onAuth,
     });
   } catch (err) {
@@ -187,16 +188,16 @@ async function cloneBranch(opts: RemoteSourceOptions, onAuth: OnAuth): Promise<v
 
 async function fetchBranch(opts: RemoteSourceOptions, onAuth: OnAuth): Promise<void> {
   // The configured URL may have changed since the clone (never with credentials: checkUrl refused those).
-  await git.setConfig({ fs, dir: opts.dir, path: 'remote.origin.url', value: opts.url });
+  await git.setConfig({ fs: gitFs, dir: opts.dir, path: 'remote.origin.url', value: opts.url });
   // The default refspec is `+refs/heads/*:…` (forced), so a force-pushed branch moves the remote ref back too.
   await git.fetch({
-    fs, http, dir: opts.dir, remote: 'origin', ref: opts.branch,
+    fs: gitFs, http, dir: opts.dir, remote: 'origin', ref: opts.branch,
     singleBranch: true, tags: false, onAuth,
   });
 }
 
 async function readAuthor(dir: string, oid: string): Promise<string> {
-  const { commit } = await git.readCommit({ fs, dir, oid });
+  const { commit } = await git.readCommit({ fs: gitFs, dir, oid });
   return `${commit.author.name} <${commit.author.email}>`;
 }
 

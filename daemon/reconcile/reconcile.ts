@@ -62,10 +62,9 @@ function sameInputs(a: Inputs | undefined, b: Inputs): boolean {
 export async function reconcile(deps: ReconcileDeps, observed: Observed, state: ReconcileState = reconcileState(), opts: { full?: boolean; records?: Promise<ProjectRecord[]> } = {}): Promise<{ actions: Action[]; failed: string[]; looked: number }> {
   const { desired } = observed;
   // 1. What the registry says is deployed (cached while nobody writes; the daemon may have asked already, beside
-  //    its git read), and what actually runs (found afresh). Both at once: neither waits for the other.
-  const [records, instances] = await Promise.all([opts.records ?? deps.registry.list(), listInstances(deps)]);
-  // Operator restore requests: a project with one is looked at whatever else changed (one small query a pass).
-  const restores = await pendingRestores(deps.registry);
+  //    its git read), what actually runs (found afresh), and the operators' restore requests (a project with one
+  //    is looked at whatever else changed; one small query a pass). All at once: none waits for another.
+  const [records, instances, restores] = await Promise.all([opts.records ?? deps.registry.list(), listInstances(deps), pendingRestores(deps.registry)]);
   const seen = instances && observedInstances(deps, instances);
   const invalid = new Map(desired.invalid.map((p) => [p.id, p]));
   const wanted = new Map(desired.projects.map((p) => [p.id, p]));

@@ -490,7 +490,7 @@ export const opsBench: Bench = {
     const keep = setInterval(() => {}, 60_000);
     const cleanup: Promise<unknown>[] = [];
     try {
-      if (!process.env.ZZ_SKIP_IDLE) await idle(cleanup);
+      await idle(cleanup);
       await webhook(cleanup);
     } finally {
       await Promise.all(cleanup);
