@@ -73,7 +73,7 @@ export async function bootDaemon(o: BootOptions): Promise<RunningDaemon> {
   const secrets = o.secrets ?? createSecretStore(fleet.secretStore, { stateDir, log });
   const driver = o.driver ?? await createDriver(fleet.driver, {
     stateDir: join(stateDir, 'instances'), log: log.child({ component: 'driver' }),
-    network: fleet.docker?.network, socketPath: fleet.docker?.socketPath,
+    network: fleet.docker?.network, socketPath: fleet.docker?.socketPath, swarm: fleet.swarm,
   });
   const tokenRef = fleet.git?.tokenSecret ?? o.gitTokenSecret;
   const source: GitSource = o.remoteUrl

@@ -51,8 +51,15 @@ describe('instanceSpecHash', () => {
     ['schema content', {}, { schemaDigest: 'd2' }],
     ['a rotated secret', {}, { secretsVersion: 1 }],
     ['the port', {}, { port: 4101 }],
+    ['a placement (swarm)', { placement: { constraints: ['node.labels.tier==hot'] } }, {}],
   ] as const)('changes with %s (restart)', (_name, m, over) => {
     expect(hash(m as Partial<Manifest>, over)).not.toBe(hash());
+  });
+
+  it('leaves the hash of a project without placement as it was before placement existed', () => {
+    // Pinned: every instance running before swarm placement came would otherwise restart on the upgrade.
+    expect(hash()).toBe(hash({ placement: undefined }));
+    expect(hash({ placement: { constraints: ['node.role==worker'] } })).not.toBe(hash({ placement: { constraints: ['node.role==manager'] } }));
   });
 
   it('does not depend on the order of env keys', () => {

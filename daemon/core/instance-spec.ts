@@ -47,8 +47,8 @@ export interface HashInput {
 }
 
 /**
- * Changes to runtime, env, secret references (or a rotation), resources, port or schema content restart the
- * instance; display name, hostname, aliases and edge policy only change the gateway, so they are left out.
+ * Changes to runtime, env, secret references (or a rotation), resources, placement, port or schema content restart
+ * the instance; display name, hostname, aliases and edge policy only change the gateway, so they are left out.
  */
 export function instanceSpecHash(h: HashInput): string {
   const m = h.manifest;
@@ -57,6 +57,8 @@ export function instanceSpecHash(h: HashInput): string {
     runtime: sortedKeys(m.runtime ?? {}), env: sorted(m.env), secrets: sorted(m.secrets), resources: instanceResources(m.resources), rls: m.tenancy?.rls ?? false,
     schema: h.schemaDigest, port: h.port, secretsVersion: h.secretsVersion, driver: h.driver,
     ...(h.restartGeneration ? { restartGeneration: h.restartGeneration } : {}),
+    // Where a swarm task may run: a change redeploys it. Absent, the hash is what it was before placement existed.
+    ...(m.placement ? { placement: { constraints: [...(m.placement.constraints ?? [])].sort(), preferences: m.placement.preferences ?? [] } } : {}),
   });
   return createHash('sha256').update(input).digest('hex').slice(0, 16);
 }

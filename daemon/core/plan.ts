@@ -37,7 +37,7 @@ function describeChanges(before: Manifest, after: Manifest, changes: string[]): 
 }
 
 /** Manifest fields that are part of the instance spec: their change restarts the instance. */
-const SPEC_FIELDS = new Set(['runtime', 'env', 'secrets', 'resources', 'tenancy']);
+const SPEC_FIELDS = new Set(['runtime', 'env', 'secrets', 'resources', 'tenancy', 'placement']);
 
 /** What an instance should run for a project: the manifest and schema, or null when nothing should run. */
 export interface Target { manifest: Manifest; schemaDigest: string }

@@ -60,7 +60,7 @@ async function buildSpec(ctx: Ctx, rec: ProjectRecord, m: Manifest, specHash: st
   return {
     id: rec.id, commit: ctx.commit, image: m.runtime.image, command: m.runtime.command, env,
     schemaPath: schemaFilePath(deps.stateDir, rec.id), port, resources: m.resources ?? {}, specHash,
-    logDir: logDirOf(deps.stateDir, rec.id),
+    logDir: logDirOf(deps.stateDir, rec.id), ...(m.placement ? { placement: m.placement } : {}),
   };
 }
 

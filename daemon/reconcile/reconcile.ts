@@ -328,6 +328,9 @@ const HANDLERS: { [K in Action['kind']]: Handler<K> } = {
     // Stop the instance first: nothing may write while the backup runs.
     if (ctx.instances) {
       await stopInstance(ctx, w.rec!.id, 'deleted');
+      // What the driver keeps after a stop (a swarm service at 0 replicas, its schema configs) goes too; a failure
+      // fails this delete, which is retried like any other.
+      await ctx.deps.driver.remove?.(w.rec!.id);
       apply(w, downStatus(ctx, w.rec!, 'stopped', true));
     }
     apply(w, await deleteProject(ctx, w.rec!, x.d!));

@@ -6,9 +6,13 @@ import { pgBin } from '../../daemon/backup/archive.ts';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createFleet, type TestFleet } from '../harness/fleet.ts';
+import { createProcessDriver } from '../../daemon/drivers/process.ts';
+import { createLogger } from '../../daemon/log.ts';
 import { writeProject } from '../harness/git.ts';
 
 let f: TestFleet;
+/** Projects whose driver state was removed (Driver.remove: a swarm service and its configs; a no-op here). */
+const removed: string[] = [];
 
 async function adminQuery(sql: string, params: unknown[] = []) {
   const c = new pg.Client(f.pg.url);
@@ -24,7 +28,8 @@ beforeAll(async () => {
   f = await createFleet();
   for (const id of ['keep', 'drop', 'guard']) writeProject(f.repo, id);
   const c1 = f.repo.commit('three projects');
-  await f.boot();
+  const real = createProcessDriver({ stateDir: join(f.stateDir, 'instances'), log: createLogger({ level: 'silent' }) });
+  await f.boot({ driver: { ...real, name: real.name, remove: async (id) => { removed.push(id); } } });
   for (const id of ['keep', 'drop', 'guard']) await f.until(id, (p) => p.status === 'running' && p.appliedCommit === c1);
   const url = await f.running!.secrets.get('/atomo/drop/DATABASE_URL');
   const c = new pg.Client(url);
@@ -41,6 +46,7 @@ it('state: deleted without dropDatabase stops the instance and keeps the databas
   expect(rec.upstream).toBeNull();
   expect(await adminQuery("SELECT 1 FROM pg_database WHERE datname = 'atomo_keep'")).toHaveLength(1);
   expect((await f.events('keep')).filter((e) => e.action === 'delete')).toHaveLength(1);
+  expect(removed).toEqual(['keep']); // what the driver keeps for it goes too, once
 });
 
 it('dropDatabase: true takes a fresh backup, then drops database, role and generated secrets', async () => {
@@ -55,6 +61,7 @@ it('dropDatabase: true takes a fresh backup, then drops database, role and gener
   expect(execFileSync(pgBin('pg_restore'), ['--file=-', backup], { encoding: 'utf8' })).toContain('precious'); // custom format: compressed
   // Other projects are untouched.
   expect((await f.project('guard'))!.status).toBe('running');
+  expect(removed).toEqual(['keep', 'drop']);
 });
 
 it('a failed backup keeps the database and says why', async () => {
