@@ -216,6 +216,19 @@ describe('process driver', () => {
     await restarted.stop('gamma'); // stopping what does not run is fine
   });
 
+  it('stops an instance no pid file names (a daemon killed between spawn and pid file) before starting one', async () => {
+    const s = await spec('orphan');
+    const first = await newDriver().start(s);
+    await expect.poll(() => status(first.upstream), { timeout: 15_000 }).toBe(200);
+    // What a daemon killed right after spawn leaves: a live instance, and no pid file saying so.
+    rmSync(join(stateDir, 'orphan.json'));
+    const next = await newDriver().start({ ...s, port: await freePort() });
+    await expect.poll(() => alive(pidOf(first.ref)), { timeout: 15_000 }).toBe(false);
+    expect(next.ref).not.toBe(first.ref);
+    expect(alive(pidOf(next.ref))).toBe(true);
+    await newDriver().stop('orphan');
+  });
+
   it('keeps instances running when the daemon is SIGKILLed', async () => {
     const s = await spec('delta');
     const script = join(root, 'daemon.mts'); // .mts: ESM outside any package.json

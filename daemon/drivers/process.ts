@@ -4,7 +4,7 @@
 // current instance only once it answers `ready`, and the old one keeps serving ("retiring") until `retire` sees that
 // nothing routes to it any more. Restarts and backoff belong to the daemon's reconciler.
 import { spawn } from 'node:child_process';
-import { accessSync, constants, closeSync, existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, closeSync, existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { freshPort, portFree } from '../ports.ts';
 import { constants as osConstants } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -107,6 +107,16 @@ function isInstanceProcess(pid: number, id: string): boolean {
     return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`ATOMO_PROJECT_ID=${id}`);
   } catch {
     return false; // gone meanwhile, or another user's process: not ours either way
+  }
+}
+
+/** The process group of `pid` (field 5 of /proc/<pid>/stat, after the parenthesised command), or null. */
+function groupOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+  } catch {
+    return null;
   }
 }
 
@@ -340,6 +350,8 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
     const port = await pickPort(spec.port, [current.port, ...(current.retiring ?? []).map((r) => r.port)]);
     const kept = `the running instance (commit ${current.commit.slice(0, 7)}, 127.0.0.1:${current.port}) keeps serving`;
     log.info({ project: id, commit: spec.commit, from: current.specHash, to: spec.specHash, port }, 'spec changed: starting the replacement next to the running instance');
+    // A replacement a killed daemon spawned but never recorded would run beside this one forever.
+    await stopOrphans(spec, current);
     const held: { pid: number; exit?: number | null } = { pid: current.pid };
     replacing.set(id, held);
     try {
@@ -369,6 +381,37 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
       throw err;
     } finally {
       replacing.delete(id);
+    }
+  }
+
+  /**
+   * Stop this project's instance processes no pid file entry names: found by their working directory (the
+   * project's log folder under this fleet's state dir, so another fleet's instance of the same id is never one)
+   * and their ATOMO_PROJECT_ID. One scan of /proc, made only when a project has no running instance.
+   */
+  async function stopOrphans(spec: InstanceSpec, file: PidFile | null): Promise<void> {
+    if (!HAS_PROC) return;
+    const named = new Set([file, file?.starting, ...(file?.retiring ?? [])].filter((e): e is PidEntry => !!e).map((e) => e.pid));
+    let dir: string;
+    try {
+      dir = realpathSync(spec.logDir);
+    } catch {
+      return; // no log folder yet: nothing ever ran for it here
+    }
+    for (const name of readdirSync('/proc')) {
+      const pid = Number(name);
+      if (!Number.isInteger(pid) || named.has(pid) || pid === process.pid) continue;
+      let cwd: string;
+      try {
+        cwd = readlinkSync(`/proc/${pid}/cwd`);
+      } catch {
+        continue; // gone, or not ours to read
+      }
+      // Instances are spawned detached, each the leader of its own process group; what an instance starts itself
+      // (a compiler service, say) shares its folder and group but is the instance's own business.
+      if (cwd !== dir || groupOf(pid) !== pid) continue;
+      log.warn({ project: spec.id, pid }, 'stopping an instance no pid file names (left by a daemon killed while starting it)');
+      await stopProcess(spec.id, { pid, specHash: '', commit: spec.commit, port: 0, startedAt: '' });
     }
   }
 
@@ -411,7 +454,10 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
           if (file.specHash === spec.specHash) return toInstance(spec.id, file);
           return replace(spec, file, startOpts.ready);
         }
-        // Nothing serves: start on the stable port, unless something (a retiring instance, say) holds it.
+        // Nothing serves that a pid file names. A daemon killed between spawn and pid file may have left one
+        // that none names: it goes first, so a project never runs twice.
+        await stopOrphans(spec, file);
+        // Start on the stable port, unless something (a retiring instance, say) holds it.
         const retiring = file?.retiring ?? [];
         const port = await pickPort(spec.port, retiring.map((r) => r.port));
         const { entry } = spawnChild({ ...spec, port });
