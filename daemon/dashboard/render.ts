@@ -1,6 +1,7 @@
 // The dashboard's pages: pure functions from data to an HTML string (golden-file tested). No script, no build
 // step: a table per page, a meta refresh, and every value escaped by the `html` template.
 import type { Condition, RegistryRow } from '../core/types.ts';
+import type { ProjectEvent } from '../registry/registry.ts';
 import { scrubText } from '../log.ts';
 import { ago } from './age.ts';
 import { Html, html, raw } from './html.ts';
@@ -10,14 +11,8 @@ export type DashboardProject = ProjectView & Pick<RegistryRow, 'displayName' | '
   /** Set while an operator keeps the project as it is (`fleet suspend`). */
   & { suspended?: { by: string; at: string } | null };
 
-export interface DashboardEvent {
-  projectId: string;
-  action: string;
-  actor: string | null;
-  commit: string | null;
-  detail: Record<string, unknown> | null;
-  at: string;
-}
+/** An event as the registry keeps it; the page does not need its id. */
+export type DashboardEvent = Omit<ProjectEvent, 'id'>;
 
 /** How project hostnames are reached through the gateway (fleet.yaml gateway.listen and tls). */
 export interface GatewayLinks {
