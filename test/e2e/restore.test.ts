@@ -90,7 +90,8 @@ it('restore --latest --yes: the data is back, the instance runs again, and `rest
   expect(await notes()).toEqual(['kept']);
   const after = await f.until('notes', (p) => p.status === 'running' && p.lastHealth?.ok === true);
   expect(after.upstream).toBe(before.upstream);
-  expect((await f.get('notes', '/ready')).status).toBe(200);
+  // The instance was started again by the restore; it answers once it has booted.
+  await expect.poll(async () => (await f.get('notes', '/ready').catch(() => ({ status: 0 }))).status, { timeout: 15_000 }).toBe(200);
   const events = await f.running!.daemon.registry.events('notes');
   const restore = events.find((e) => e.action === 'restore')!;
   expect(restore.actor).toBe(userInfo().username);
