@@ -9,10 +9,9 @@
 //      database is untouched; a failure drops the scratch database and says so.
 // The caller stops the instance first and starts it after (the daemon's executor does both).
 import { basename } from 'node:path';
-import pg from 'pg';
 import { FleetError, describe, isFleetError } from '../core/errors.ts';
 import {
-  backupDatabase, databaseNames, guardProjectDatabase, instanceDatabaseUrl, restoreScratchNames, withAdmin, type ProjectDatabase,
+  backupDatabase, connectInProjectDatabase, databaseNames, guardProjectDatabase, instanceDatabaseUrl, restoreScratchNames, withAdmin, type ProjectDatabase,
 } from '../provision/database.ts';
 import { restoreArchive, verifyArchive, type OnProgress } from './archive.ts';
 import { backupFolder } from './layout.ts';
@@ -158,9 +157,7 @@ const FOREIGN_OWNED = `
 
 /** Every object of the database at `url` not owned by `role`, as `KIND name`. */
 export async function foreignOwned(url: string, role: string): Promise<string[]> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-  c.on('error', () => {});
-  await c.connect();
+  const c = await connectInProjectDatabase(url);
   try {
     return (await c.query(FOREIGN_OWNED, [role])).rows.map((r) => `${r.kind} ${r.name}`);
   } finally {
@@ -173,9 +170,7 @@ export async function foreignOwned(url: string, role: string): Promise<string[]>
  * left is asked again. Returns how many objects changed owner.
  */
 export async function reownAll(url: string, role: string): Promise<number> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-  c.on('error', () => {});
-  await c.connect();
+  const c = await connectInProjectDatabase(url);
   let changed = 0;
   try {
     for (const pass of [0, 1, 2]) {

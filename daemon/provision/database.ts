@@ -225,19 +225,37 @@ export async function backupDatabase(adminUrl: string, db: ProjectDatabase, dir:
   return file;
 }
 
-/** How many tables a dump will copy (its progress total); null when that cannot be asked. */
-async function tableCount(url: string): Promise<number | null> {
+/**
+ * A superuser session inside a project's own database. The project owns that database, so it can set the
+ * database's search_path and put objects named like the catalog (a `pg_class` view, a `quote_ident` function)
+ * first on it: anything such a session runs by an unqualified name would run the project's code as superuser.
+ * The session's search_path is pinned to the catalog before any query.
+ */
+export async function connectInProjectDatabase(url: string): Promise<pg.Client> {
   const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   c.on('error', () => {});
   try {
     await c.connect();
+    await c.query('SET search_path = pg_catalog, pg_temp');
+  } catch (err) {
+    await c.end().catch(() => {});
+    throw err;
+  }
+  return c;
+}
+
+/** How many tables a dump will copy (its progress total); null when that cannot be asked. */
+async function tableCount(url: string): Promise<number | null> {
+  let c: pg.Client | null = null;
+  try {
+    c = await connectInProjectDatabase(url);
     const { rows: [r] } = await c.query(`SELECT count(*)::int AS n FROM pg_class
       WHERE relkind IN ('r', 'p', 'm') AND relnamespace NOT IN (SELECT oid FROM pg_namespace WHERE nspname IN ('pg_catalog', 'information_schema') OR nspname LIKE 'pg_toast%')`);
     return r.n;
   } catch {
     return null;
   } finally {
-    await c.end().catch(() => {});
+    await c?.end().catch(() => {});
   }
 }
 

@@ -192,3 +192,34 @@ describe('re-owning', () => {
   });
 });
 
+
+describe('a project database cannot run its code as the superuser the daemon backs up and re-owns with', () => {
+  const evil = databaseNames('evil');
+  const evilPassword = generatePassword();
+  const evilUrl = () => instanceDatabaseUrl(pgs.url, evil, evilPassword);
+
+  beforeAll(async () => {
+    await ensureDatabase(pgs.url, evil, evilPassword);
+    // What a hostile project can do with its own role: shadow the catalog names the daemon's queries use, and put
+    // its schema first on every session's search_path. Whoever runs steal() is written down.
+    await q(evilUrl(), `
+      CREATE TABLE hits (who text);
+      GRANT INSERT ON hits TO PUBLIC;
+      CREATE FUNCTION steal() RETURNS boolean LANGUAGE sql AS $$ INSERT INTO public.hits SELECT current_user; SELECT true $$;
+      CREATE VIEW pg_class AS SELECT c.* FROM pg_catalog.pg_class c WHERE public.steal();
+      CREATE VIEW pg_namespace AS SELECT n.* FROM pg_catalog.pg_namespace n WHERE public.steal();
+      CREATE FUNCTION quote_ident(name) RETURNS text LANGUAGE sql AS $$ SELECT CASE WHEN public.steal() THEN pg_catalog.quote_ident($1::text) END $$;
+      CREATE TABLE data (x int);
+      ALTER DATABASE ${evil.database} SET search_path = public, pg_catalog;
+    `);
+  });
+
+  it('a backup and a re-own leave no trace of the superuser in steal()', async () => {
+    await backupDatabase(pgs.url, evil, join(dir, 'evil'), { kind: 'manual' });
+    await q(adminOn(evil.database), 'CREATE TABLE owned_by_admin (y int)'); // something for reownAll to give back
+    await foreignOwned(adminOn(evil.database), evil.role);
+    await reownAll(adminOn(evil.database), evil.role);
+    const who = (await q(evilUrl(), 'SELECT DISTINCT who FROM hits')).map((r) => r.who);
+    expect(who.filter((w) => w !== evil.role)).toEqual([]);
+  });
+});
