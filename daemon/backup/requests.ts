@@ -30,6 +30,7 @@ export async function requestRestore(registry: Registry, backupDir: string, id: 
   const rec = await registry.get(id);
   if (!rec) throw new FleetError('USAGE', `no project "${id}" in the registry; fleet status lists them`);
   if (rec.status === 'deleted') throw new FleetError('USAGE', `project ${id} is deleted: there is no database to restore into`, { project: id });
+  if (rec.suspended) throw new FleetError('USAGE', `project ${id} is suspended (by ${rec.suspended.by}): resume it first with \`fleet resume ${id}\``, { project: id });
   let file: string;
   if ('latest' in source) {
     const latest = latestBackup(backupDir, id);

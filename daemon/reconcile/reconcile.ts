@@ -222,7 +222,11 @@ async function listInstances(deps: ReconcileDeps): Promise<Map<string, Instance>
 /** Run one project's planned actions in order, then read its status. Nothing here decides a lifecycle step. */
 async function execute(ctx: Ctx, w: Work, d: DesiredProject | undefined, bad: InvalidProject | undefined): Promise<void> {
   // 0. Suspended by an operator: the plan's only action for it. Its row, instance and route stay exactly as they are.
-  if (ctx.actions.some((a) => a.kind === 'suspended')) return;
+  //    A restore the plan refused for it is still answered (closed as failed), or `fleet restore` would wait on it.
+  if (ctx.actions.some((a) => a.kind === 'suspended')) {
+    for (const a of ctx.actions) if (a.kind === 'restore' && a.refused) await HANDLERS.restore({ ctx, w, d, target: null }, a);
+    return;
+  }
   // 1. An invalid manifest is a condition and an event; what was last applied runs on.
   if (bad) {
     if (w.rec) apply(w, invalidStep(ctx, w.rec, bad));

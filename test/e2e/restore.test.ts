@@ -136,3 +136,16 @@ it('a restore a daemon started but never finished is closed as interrupted by th
   expect((await f.running!.daemon.registry.events('notes')).filter((e) => e.action === 'restore_failed').at(-1)?.detail).toMatchObject({ request: Number(req.id) });
   expect(await notes()).toEqual(['kept', 'newer']);
 });
+
+it('a suspended project: fleet restore refuses at once, and a request made before the suspend is closed, not left hanging', async () => {
+  await f.running!.daemon.registry.update('notes', { suspended: { by: 'alice', at: new Date().toISOString() } });
+  const r = await fails('restore', 'notes', '--latest', '--yes');
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/notes is suspended/);
+  // A request already in the table when the suspend came: the daemon's plan refuses it, and the refusal is recorded.
+  const req = await f.running!.daemon.registry.addRequest('notes', 'restore', { file: '/nowhere.dump', backup: 'nowhere.dump' }, 'bob');
+  f.running!.daemon.kick();
+  await expect.poll(async () => (await f.running!.daemon.registry.getRequest(req!.id))?.outcome, { timeout: 20_000 })
+    .toMatchObject({ ok: false, message: expect.stringMatching(/suspended; resume it first/) });
+  await f.running!.daemon.registry.update('notes', { suspended: null });
+});
