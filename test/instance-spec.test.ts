@@ -51,7 +51,6 @@ describe('instanceSpecHash', () => {
     ['schema content', {}, { schemaDigest: 'd2' }],
     ['a rotated secret', {}, { secretsVersion: 1 }],
     ['the port', {}, { port: 4101 }],
-    ['a placement (swarm)', { placement: { constraints: ['node.labels.tier==hot'] } }, {}],
   ] as const)('changes with %s (restart)', (_name, m, over) => {
     expect(hash(m as Partial<Manifest>, over)).not.toBe(hash());
   });
@@ -59,7 +58,12 @@ describe('instanceSpecHash', () => {
   it('leaves the hash of a project without placement as it was before placement existed', () => {
     // Pinned: every instance running before swarm placement came would otherwise restart on the upgrade.
     expect(hash()).toBe(hash({ placement: undefined }));
-    expect(hash({ placement: { constraints: ['node.role==worker'] } })).not.toBe(hash({ placement: { constraints: ['node.role==manager'] } }));
+    const swarm = (placement?: Manifest['placement']) =>
+      instanceSpecHash({ manifest: { ...base, placement }, schemaDigest: 'd1', port: 4100, secretsVersion: 0, driver: 'swarm' });
+    expect(swarm({ constraints: ['node.role==worker'] })).not.toBe(swarm({ constraints: ['node.role==manager'] }));
+    expect(swarm({ constraints: ['node.labels.tier==hot'] })).not.toBe(swarm());
+    // Only swarm places instances: elsewhere a placement edit must not restart anything.
+    expect(hash({ placement: { constraints: ['node.labels.tier==hot'] } })).toBe(hash());
   });
 
   it('does not depend on the order of env keys', () => {

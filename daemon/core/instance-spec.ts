@@ -57,8 +57,9 @@ export function instanceSpecHash(h: HashInput): string {
     runtime: sortedKeys(m.runtime ?? {}), env: sorted(m.env), secrets: sorted(m.secrets), resources: instanceResources(m.resources), rls: m.tenancy?.rls ?? false,
     schema: h.schemaDigest, port: h.port, secretsVersion: h.secretsVersion, driver: h.driver,
     ...(h.restartGeneration ? { restartGeneration: h.restartGeneration } : {}),
-    // Where a swarm task may run: a change redeploys it. Absent, the hash is what it was before placement existed.
-    ...(m.placement ? { placement: { constraints: [...(m.placement.constraints ?? [])].sort(), preferences: m.placement.preferences ?? [] } } : {}),
+    // Where a swarm task may run: a change redeploys it. Other drivers place nothing, and without a placement the
+    // hash is what it was before placement existed.
+    ...(m.placement && h.driver === 'swarm' ? { placement: { constraints: [...(m.placement.constraints ?? [])].sort(), preferences: m.placement.preferences ?? [] } } : {}),
   });
   return createHash('sha256').update(input).digest('hex').slice(0, 16);
 }
