@@ -174,6 +174,8 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
   const stopping = new Set<number>();
   /** Current instances being replaced: an exit meanwhile is held back, and reported only if the replacement fails. */
   const replacing = new Map<string, { pid: number; exit?: number | null }>();
+  /** Projects already searched for orphans: only an earlier daemon can have left one (this one records its own). */
+  const orphansChecked = new Set<string>();
   /** One start/stop/retire at a time per id, so two calls never spawn two processes on one port. */
   const locks = new Map<string, Promise<unknown>>();
   /** Pids already proven to be an id's instance, and when: /proc is read again only after VERIFY_MS (pid reuse). */
@@ -387,10 +389,11 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
   /**
    * Stop this project's instance processes no pid file entry names: found by their working directory (the
    * project's log folder under this fleet's state dir, so another fleet's instance of the same id is never one)
-   * and their ATOMO_PROJECT_ID. One scan of /proc, made only when a project has no running instance.
+   * and their ATOMO_PROJECT_ID. One scan of /proc per project and driver lifetime, at its first start or replace.
    */
   async function stopOrphans(spec: InstanceSpec, file: PidFile | null): Promise<void> {
-    if (!HAS_PROC) return;
+    if (!HAS_PROC || orphansChecked.has(spec.id)) return;
+    orphansChecked.add(spec.id);
     const named = new Set([file, file?.starting, ...(file?.retiring ?? [])].filter((e): e is PidEntry => !!e).map((e) => e.pid));
     let dir: string;
     try {
@@ -409,7 +412,7 @@ export function createProcessDriver(opts: ProcessDriverOptions): Driver {
       }
       // Instances are spawned detached, each the leader of its own process group; what an instance starts itself
       // (a compiler service, say) shares its folder and group but is the instance's own business.
-      if (cwd !== dir || groupOf(pid) !== pid) continue;
+      if (cwd !== dir || groupOf(pid) !== pid || !isInstanceProcess(pid, spec.id)) continue;
       log.warn({ project: spec.id, pid }, 'stopping an instance no pid file names (left by a daemon killed while starting it)');
       await stopProcess(spec.id, { pid, specHash: '', commit: spec.commit, port: 0, startedAt: '' });
     }
