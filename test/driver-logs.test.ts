@@ -1,7 +1,7 @@
 // `logs(id, { lines, follow })`: the instance's output as `fleet logs` and the dashboard read it. The process driver
 // with a real child process writing its log file; the tail itself on files built byte by byte, hostile ones too.
 import { afterAll, describe, expect, it } from 'vitest';
-import { appendFileSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -29,6 +29,14 @@ describe('tailFile', () => {
     ['a\nb\n', 0, []],
   ])('%j, last %i lines → %j', async (content, lines, want) => {
     expect(await collectLines(tailFile(file(content), { lines }))).toEqual(want);
+  });
+
+  it('never follows a symlink: an instance that swaps its log for a link to another file shows nothing of it', async () => {
+    const secret = file('another project\'s secret\n');
+    const link = join(root, `link${++n}.log`);
+    symlinkSync(secret, link);
+    const got = await collectLines(tailFile(link, { lines: 10 })).catch((err: Error) => [err.message]);
+    expect(got.join('\n')).not.toContain('secret');
   });
 
   it('a missing file is no lines, not an error', async () => {

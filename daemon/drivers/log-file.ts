@@ -1,7 +1,7 @@
 // An instance's log file read the way `tail -n N [-f]` does: the last lines first, then what is appended, until the
 // caller aborts. The process driver's instances write straight into the file (a file descriptor outlives the
 // daemon), so reading it is all `fleet logs` and the dashboard need.
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import type { LogOptions } from '../core/types.ts';
 
@@ -10,7 +10,8 @@ const BLOCK = 64 * 1024;
 const MAX_TAIL_BYTES = 8 * 1024 * 1024;
 
 function readRange(path: string, start: number, end: number): Buffer {
-  const fd = openSync(path, 'r');
+  // O_NOFOLLOW: the instance owns the folder its log is in and could put a link there.
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     const buf = Buffer.alloc(end - start);
     let done = 0;
@@ -25,9 +26,11 @@ function readRange(path: string, start: number, end: number): Buffer {
   }
 }
 
+/** The log's size; null when there is no log, or something other than a plain file stands in its place. */
 function sizeOf(path: string): number | null {
   try {
-    return statSync(path).size;
+    const st = lstatSync(path);
+    return st.isFile() ? st.size : null;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
