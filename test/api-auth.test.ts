@@ -23,6 +23,7 @@ describe('presentedToken: where a request carries the token', () => {
     ['the header wins over the cookie', { authorization: 'Bearer h', cookie: `${OPERATOR_COOKIE}=c` }, 'h'],
     ['a bad header falls back to the cookie', { authorization: 'Token h', cookie: `${OPERATOR_COOKIE}=c` }, 'c'],
     ['nothing', {}, undefined],
+    ['a cookie that is not valid percent-encoding: no token, not an error', { cookie: `${OPERATOR_COOKIE}=%E0%A4%A` }, undefined],
   ])('%s', (_name, headers, want) => {
     expect(presentedToken(req(headers))).toBe(want);
   });

@@ -21,7 +21,13 @@ export function presentedToken(req: Pick<http.IncomingMessage, 'headers'>): stri
   if (typeof cookie === 'string') {
     for (const part of cookie.split(';')) {
       const eq = part.indexOf('=');
-      if (eq > 0 && part.slice(0, eq).trim() === OPERATOR_COOKIE) return decodeURIComponent(part.slice(eq + 1).trim());
+      if (eq > 0 && part.slice(0, eq).trim() === OPERATOR_COOKIE) {
+        try {
+          return decodeURIComponent(part.slice(eq + 1).trim());
+        } catch {
+          return undefined; // malformed: no token (a throw here was a 503 and a log line per request)
+        }
+      }
     }
   }
   return undefined;
