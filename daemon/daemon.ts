@@ -107,6 +107,8 @@ export class Daemon {
   private lastFull = 0;
   /** The commit last read, and what it read: a pass on the same commit does not read git again. */
   private lastRead: FleetRead | null = null;
+  /** What the current pass read and left in the registry, once it got that far (for observers). */
+  private reached: { read: FleetRead; rows: ProjectRecord[] } | null = null;
   /** What the gateway and the backup schedule were last synced from: rows unchanged → nothing to sync. */
   private synced: { rows: ProjectRecord[] | null; fleet: FleetConfig | null; gatewayOk: boolean } = { rows: null, fleet: null, gatewayOk: false };
   /** Where the last fleet read is kept across restarts. */
@@ -204,8 +206,12 @@ export class Daemon {
   async pass(opts: { full?: boolean } = {}): Promise<PassResult> {
     const seq = ++this.started;
     const t0 = performance.now();
+    this.reached = null;
     const result = await this.runPass(opts);
-    this.opts.observer?.onPass?.({ result, seconds: (performance.now() - t0) / 1000, locked: this.locked, read: this.lastRead, rows: this.synced.rows, fleet: this.lastFleet });
+    // Observers see the read and rows of a pass that got to the end: a pass that failed halfway has neither (its
+    // rows would be the last pass's, told as this commit's outcome).
+    const { read = null, rows = null } = this.reached ?? {};
+    this.opts.observer?.onPass?.({ result, seconds: (performance.now() - t0) / 1000, locked: this.locked, read, rows, fleet: this.lastFleet });
     this.settle(seq, result);
     return result;
   }
@@ -243,6 +249,7 @@ export class Daemon {
       const gateway = gw && !unchanged ? await syncGateway(gw, this.registry, rows, fleet, log, { verify: full }) : null;
       if (gateway) this.opts.observer?.onGatewayLoad?.(gateway);
       this.synced = { rows: gateway ? await this.registry.listKnown() : rows, fleet, gatewayOk: gateway ? gateway.ok : this.synced.gatewayOk };
+      this.reached = { read: desired, rows: this.synced.rows! };
       // 4. The gateway routes to the new instances now (or there is none): retire the ones they replaced. A failed
       //    load leaves Caddy on the old upstreams, so they stay until a pass loads the new ones.
       if (this.opts.driver.retire && (!gateway || gateway.ok)) {

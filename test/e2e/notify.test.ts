@@ -97,6 +97,30 @@ describe('notifications from a real daemon', () => {
     expect(flakyPasses[2]).toBeGreaterThan(flakyPasses[0]);
   });
 
+  it('a pass that fails after reading a commit tells nothing about that commit; the next pass tells what happened', async () => {
+    const registry = f.running!.daemon.registry;
+    const real = registry.listKnown.bind(registry);
+    let failures = 0;
+    // Once: the pass reads the commit and converges, then fails (the registry out of reach just then).
+    registry.listKnown = async () => {
+      if (failures++ === 0) throw new Error('registry unreachable for one call');
+      return real();
+    };
+    writeProject(f.repo, 'blog', { manifest: { env: { GREETING: `${GREETING}-2` }, secrets: { STRIPE_KEY: 'stripe-key' } } });
+    const c = f.repo.commit('blog: a new greeting');
+    try {
+      await expect.poll(() => failures, { timeout: 20_000 }).toBeGreaterThan(0);
+      await f.until('blog', (p) => p.appliedCommit === c && p.status === 'running');
+      await expect.poll(() => to('ops', 'deploy_applied').filter((b) => b.commit === c).length, { timeout: 20_000 }).toBe(1);
+      await morePasses(f.running!, 2);
+      const told = to('ops', 'deploy_applied').filter((b) => b.commit === c);
+      expect(told).toHaveLength(1);
+      expect(told[0]).toMatchObject({ outcome: 'success', projects: [{ id: 'blog', status: 'running' }] });
+    } finally {
+      registry.listKnown = real;
+    }
+  });
+
   it('a crashing instance: "failed" then "recovered", once each; the deploy that brought it failed', async () => {
     writeProject(f.repo, 'crashy', { manifest: { env: { STANDIN_FAIL_AT_BOOT: '1' } } });
     const c2 = f.repo.commit('add crashy, which fails at boot');
