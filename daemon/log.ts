@@ -5,7 +5,7 @@
 //     connection URL with a password inside any string;
 //  3. serializers for errors and the message string, which scrub `scheme://user:password@` out of text.
 import pino, { type Logger, type DestinationStream, type LevelWithSilent } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
 
 export type { Logger } from 'pino';
 
@@ -123,7 +123,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const target = (opts.destination ?? process.stdout) as NodeJS.WritableStream & { isTTY?: boolean };
   // In-process and synchronous (no worker thread): a line is on the terminal before the next one is written.
   const destination = opts.pretty
-    ? pretty({ destination: target, sync: true, colorize: target.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
+    ? prettyStream()({ destination: target, sync: true, colorize: target.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
     : opts.destination;
   const root = destination ? pino(options, destination as DestinationStream) : pino(options);
   // pino runs no formatter over child bindings, so scrub them on the way in. Children are created with
@@ -133,4 +133,9 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     return plainChild.call(this, scrub(bindings) as pino.Bindings, childOptions);
   } as Logger['child'];
   return root;
+}
+
+/** pino-pretty, loaded only by a logger that prints for a person (`--dev`): production and the CLI never need it. */
+function prettyStream(): typeof import('pino-pretty') {
+  return createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
 }
