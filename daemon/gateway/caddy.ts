@@ -1,5 +1,6 @@
 // Thin client for Caddy's admin API: send a rendered config only when Caddy runs something else.
-// Caddy is the truth: each apply reads GET /config/, so a Caddy that restarted empty is noticed and reloaded.
+// Caddy is the truth: the config it runs carries a tag (GET /id/<tag> says whether it still runs ours), and a
+// verifying apply reads GET /config/ and compares, so a Caddy that restarted empty or was edited is reloaded.
 // The admin API is reached over http(s) (`http://caddy:2019`) or a unix socket (`unix:///run/caddy-admin/admin.sock`).
 import { createHash } from 'node:crypto';
 import http from 'node:http';
@@ -235,8 +236,6 @@ function request(target: AdminTarget, method: string, path: string, body: string
     req.end(body);
   });
 }
-
-/** JSON with object keys sorted at every level: Caddy returns the config it stores with its own key order. */
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
