@@ -7,15 +7,21 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ReadSnapshot } from './read.ts';
 
+// What a verdict depends on: the manifest rules and what they import (secret references, notify settings, defaults),
+// the JSON Schemas, the reader, and the lockfile (the versions of ajv, yaml and node-cron that check them).
 const SOURCES = [
   ['../manifest/', /\.ts$/],
+  ['../secrets/', /^refs\.ts$/],
+  ['../notify/', /^config\.ts$/],
+  ['../config/', /^defaults\.ts$/],
   ['../../schemas/', /\.json$/],
   ['./', /^read\.ts$/],
+  ['../../', /^package-lock\.json$/],
 ] as const;
 
 let version: string | null = null;
 
-/** Hash of the validator's sources: manifest rules, JSON Schemas and the commit reader. */
+/** Hash of the validator's sources (SOURCES). */
 export function validatorVersion(): string {
   if (version) return version;
   const h = createHash('sha256');
