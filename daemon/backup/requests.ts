@@ -58,8 +58,8 @@ export async function requestRestore(registry: Registry, backupDir: string, id: 
  * the old one or the restored one, never neither; the operator is told to look and ask again.
  */
 export async function pendingRestores(registry: Registry): Promise<Map<string, RestoreRequest>> {
-  const out = new Map<string, RestoreRequest>();
-  for (const r of await registry.openRequests()) {
+  const open = await registry.openRequests();
+  for (const r of open) {
     if (r.kind !== 'restore') continue;
     if (r.startedAt) {
       const outcome: RestoreOutcome = {
@@ -67,8 +67,16 @@ export async function pendingRestores(registry: Registry): Promise<Map<string, R
         message: 'interrupted: the daemon stopped during the restore; the database is either as it was or fully restored (see fleet events); ask again if needed',
       };
       await registry.markRequest(r.id, { outcome, event: { projectId: r.projectId, action: 'restore_failed', actor: 'fleet-daemon', detail: { request: r.id, ...outcome } } });
-      continue;
     }
+  }
+  return restoreRequests(open);
+}
+
+/** The restore requests not started yet, by project, as the plan takes them (pure: `fleet plan` reads them too). */
+export function restoreRequests(open: ProjectRequest[]): Map<string, RestoreRequest> {
+  const out = new Map<string, RestoreRequest>();
+  for (const r of open) {
+    if (r.kind !== 'restore' || r.startedAt) continue;
     out.set(r.projectId, { request: r.id, backup: String(r.args.backup), file: String(r.args.file), by: r.requestedBy ?? 'an operator' });
   }
   return out;

@@ -4,8 +4,9 @@ import { FleetError } from '../../daemon/core/errors.ts';
 import { createCommitReader, resolveRev, schemaHistoryBefore, type FleetRead } from '../../daemon/git/read.ts';
 import { formatIssue } from '../../daemon/manifest/parse.ts';
 import { actualFromDesired, planFleet } from '../../daemon/core/plan.ts';
+import { restoreRequests } from '../../daemon/backup/requests.ts';
 import { formatPlanMarkdown, formatPlanText } from '../plan-format.ts';
-import type { Action, ActualProject, DesiredFleet, DriverLayout } from '../../daemon/core/types.ts';
+import type { Action, ActualProject, DesiredFleet, DriverLayout, PlanInput } from '../../daemon/core/types.ts';
 import { readEnv } from '../../daemon/config/env.ts';
 import { createLogger, redactUrl } from '../../daemon/log.ts';
 import { registryUrlFor } from '../../daemon/postgres/resolve.ts';
@@ -22,9 +23,9 @@ export type PlanFormat = 'text' | 'markdown' | 'json';
  * instance driver, so a changed instance spec shows as a restart.
  */
 export function runPlan(
-  desired: DesiredFleet, actual: ActualProject[], format: PlanFormat, title?: string, driver?: DriverLayout,
+  desired: DesiredFleet, actual: ActualProject[], format: PlanFormat, title?: string, driver?: DriverLayout, restores?: PlanInput['restores'],
 ): { actions: Action[]; output: string } {
-  const actions = planFleet({ desired: desired.projects, actual, invalid: desired.invalid.map((p) => p.id), driver });
+  const actions = planFleet({ desired: desired.projects, actual, invalid: desired.invalid.map((p) => p.id), driver, restores });
   const output = format === 'markdown'
     ? formatPlanMarkdown(actions, { title, invalid: desired.invalid })
     : format === 'json' ? JSON.stringify(actions, null, 2) : formatPlanText(actions);
@@ -88,7 +89,9 @@ export async function registryPlan(repo: string, registry: Registry, headRev: st
   const records = await registry.list();
   const headSha = await resolveRev(repo, headRev);
   const head = await createCommitReader(repo).read(headSha);
-  const planned = runPlan(head, records.map(toActual), format, `Fleet plan: registry → ${short(headSha)}`, driverLayout(head.fleet?.driver ?? 'process', { network: head.fleet?.docker?.network }));
+  // Operators' restore requests are part of the daemon's next plan, so of this preview too.
+  const restores = restoreRequests(await registry.openRequests());
+  const planned = runPlan(head, records.map(toActual), format, `Fleet plan: registry → ${short(headSha)}`, driverLayout(head.fleet?.driver ?? 'process', { network: head.fleet?.docker?.network }), restores);
   return { ...planned, issues: headIssues(head) };
 }
 

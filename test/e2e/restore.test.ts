@@ -149,3 +149,21 @@ it('a suspended project: fleet restore refuses at once, and a request made befor
     .toMatchObject({ ok: false, message: expect.stringMatching(/suspended; resume it first/) });
   await f.running!.daemon.registry.update('notes', { suspended: null });
 });
+
+it('fleet plan --against-registry shows a pending restore as the daemon will run it', async () => {
+  await f.stopDaemon(); // so that the request waits, as it does between two passes
+  const c = new pg.Client(f.registryUrl);
+  await c.connect();
+  try {
+    const { rows: [req] } = await c.query(`INSERT INTO project_requests (project_id, kind, args, requested_by)
+      VALUES ('notes', 'restore', '{"file": "/x/2026-01-01T00-00-00.000Z-manual.dump", "backup": "2026-01-01T00-00-00.000Z-manual.dump"}', 'carol') RETURNING id`);
+    try {
+      const { stdout } = await run('node', [FLEET, 'plan', '--against-registry', '--registry', f.registryUrl, '--repo', f.repo.dir]);
+      expect(stdout).toMatch(/^↺ notes\s+restore from 2026-01-01T00-00-00\.000Z-manual\.dump \(requested by carol\)/m);
+    } finally {
+      await c.query('DELETE FROM project_requests WHERE id = $1', [req.id]);
+    }
+  } finally {
+    await c.end();
+  }
+});
