@@ -1,0 +1,72 @@
+// Figure 9's client: polls Caddy from a worker thread, so "serving" is seen as a client outside the daemon sees it.
+// The bench runs the daemon in its own process; a poller on that event loop would wait for whatever the daemon
+// does after the load (its bookkeeping writes) before it could read Caddy's answer, which no real client does.
+// Both sides of the figure (webhook and by hand) use the same poller.
+import { Worker } from 'node:worker_threads';
+
+// Plain JavaScript: the worker is started from source text, without the TypeScript loader.
+const SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const http = require('node:http');
+const now = () => performance.timeOrigin + performance.now();
+function get(port, host) {
+  return new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port, path: '/', headers: { host }, setHost: false, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode || 0));
+      res.on('error', () => resolve(0));
+    });
+    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve(0));
+    req.end();
+  });
+}
+parentPort.on('message', async ({ id, port, host, everyMs, timeoutMs }) => {
+  const deadline = Date.now() + timeoutMs;
+  let status = 0;
+  while (Date.now() < deadline) {
+    status = await get(port, host);
+    if (status === 200) return parentPort.postMessage({ id, at: now() });
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  parentPort.postMessage({ id, error: host + ' not served after ' + timeoutMs + ' ms (last status ' + status + ')' });
+});
+`;
+
+export interface Poller {
+  /** Resolves with the absolute time (performance.timeOrigin + now(), ms) of the first 200 for `host`. */
+  served(port: number, host: string, everyMs: number, timeoutMs: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The absolute time in ms with sub-millisecond precision, comparable across threads. */
+export const absNow = (): number => performance.timeOrigin + performance.now();
+
+export function startPoller(): Poller {
+  const worker = new Worker(SOURCE, { eval: true });
+  worker.unref();
+  const waiting = new Map<number, { resolve: (at: number) => void; reject: (err: Error) => void }>();
+  let next = 0;
+  worker.on('message', (m: { id: number; at?: number; error?: string }) => {
+    const w = waiting.get(m.id);
+    waiting.delete(m.id);
+    if (m.error !== undefined) w?.reject(new Error(m.error));
+    else w?.resolve(m.at!);
+  });
+  worker.on('error', (err) => {
+    for (const w of waiting.values()) w.reject(err);
+    waiting.clear();
+  });
+  return {
+    served(port, host, everyMs, timeoutMs) {
+      const id = ++next;
+      return new Promise((resolve, reject) => {
+        waiting.set(id, { resolve, reject });
+        worker.postMessage({ id, port, host, everyMs, timeoutMs });
+      });
+    },
+    close: async () => {
+      await worker.terminate();
+    },
+  };
+}
