@@ -95,14 +95,14 @@ export async function bootDaemon(o: BootOptions): Promise<RunningDaemon> {
   const httpDeps: HttpDeps = {
     registry: undefined as unknown as Registry, log, webhookSecret: o.webhookSecret,
     last: () => daemon.last, kick: (f) => daemon.kick(f), operatorToken, sync: () => daemon.syncNow(),
-    backups: { adminUrl: o.adminUrl, backupDir: o.backupDir ?? join(stateDir, 'backups') },
+    backups: { adminUrl: o.adminUrl, adminFor: (id) => daemon.adminUrlOf(id), backupDir: o.backupDir ?? join(stateDir, 'backups') },
     dashboard: { driver, links: gatewayLinks(fleet.gateway) }, metrics: obs.metrics,
   };
   const http = await startHttp(httpDeps, o.httpPort, o.httpHost);
   // How a CLI on this machine finds the endpoint (the token it reads from the secret store).
   writeDaemonInfo(stateDir, { url: http.url, pid: process.pid, startedAt: new Date().toISOString() });
   daemon = new Daemon({
-    log, stateDir, registryUrl: o.registryUrl, adminUrl: o.adminUrl, instanceDbHost: fleet.postgres.instanceHost,
+    log, stateDir, registryUrl: o.registryUrl, adminUrl: o.adminUrl, instanceDbHost: fleet.postgres.instanceHost, postgres: fleet,
     source, worktree: o.watchWorktree, driver, layout: driverLayout(fleet.driver, { network: fleet.docker?.network }), secrets, secretPrefix: fleet.secretStore.prefix, sharedSecrets: fleet.sharedSecrets,
     repoUrl: o.remoteUrl ?? resolve(o.repoDir), intervalMs: o.intervalMs, fetchIntervalMs: o.remoteUrl ? fleet.pollInterval * 1000 : 0,
     backoff: o.backoff, backupDir: o.backupDir, portBase: o.portBase, probe: o.probe,

@@ -13,6 +13,7 @@ import type { GitSource } from './git/source.ts';
 import { createPoller } from './git/watch.ts';
 import { Registry } from './registry/registry.ts';
 import { provisionProject } from './provision/project.ts';
+import { createServerDirectory } from './postgres/servers.ts';
 import { reconcile, type ReconcileDeps } from './reconcile/reconcile.ts';
 import type { FleetSecretStore } from './secrets/refs.ts';
 import type { Driver, DriverLayout, FleetConfig } from './core/types.ts';
@@ -31,6 +32,8 @@ export interface DaemonOptions {
   /** Admin URL of the Postgres server that holds project databases. */
   adminUrl: string;
   instanceDbHost?: string;
+  /** fleet.yaml at start, for its Postgres servers (postgres.servers); each valid fleet.yaml read later replaces them. */
+  postgres?: Pick<FleetConfig, 'postgres'>;
   source: GitSource;
   /** Read the working tree instead of commits (`--watch-worktree`). */
   worktree?: boolean;
@@ -137,7 +140,9 @@ export class Daemon {
       onChange: () => this.kick(),
     });
     const lastExit = new Map<string, number | null>();
-    this.backups = new BackupScheduler({ adminUrl: opts.adminUrl, dir: opts.backupDir ?? join(opts.stateDir, 'backups'), registry: this.registry, registryUrl: opts.registryUrl, log, retry: opts.backoff && { baseMs: opts.backoff.baseMs, capMs: opts.backoff.capMs }, observer: opts.observer });
+    // A project's dumps come from the server its database lives on (the registry says which).
+    const adminFor = (id: string) => this.adminUrlOf(id);
+    this.backups = new BackupScheduler({ adminUrl: opts.adminUrl, adminFor, dir: opts.backupDir ?? join(opts.stateDir, 'backups'), registry: this.registry, registryUrl: opts.registryUrl, log, retry: opts.backoff && { baseMs: opts.backoff.baseMs, capMs: opts.backoff.capMs }, observer: opts.observer });
     this.deps = {
       registry: this.registry, driver: opts.driver, layout: opts.layout, log,
       secrets: opts.secrets, secretPrefix: opts.secretPrefix, sharedSecrets: opts.sharedSecrets ?? [], adminUrl: opts.adminUrl, instanceDbHost: opts.instanceDbHost,
@@ -145,6 +150,7 @@ export class Daemon {
       backoff: new Backoff(opts.backoff), retries: new Backoff(opts.backoff), probe, health: this.health, lastExit, concurrency,
       readyWaitMs: opts.readyWaitMs ?? 5000, now: () => Date.now(),
       provisionProject: (id, o) => provisionProject(this.deps, id, o),
+      servers: createServerDirectory({ adminUrl: opts.adminUrl, secrets: opts.secrets, fleet: opts.postgres }),
     };
     opts.driver.onExit?.((id, code) => {
       lastExit.set(id, code);
@@ -156,6 +162,11 @@ export class Daemon {
       intervalMs: opts.intervalMs, jitter: 0.1,
       onError: (err: unknown) => log.error({ err: { message: describe(err) } }, 'pass failed'),
     });
+  }
+
+  /** The admin URL of the Postgres server a project's database lives on (the registry's `database_server`). */
+  async adminUrlOf(id: string): Promise<string> {
+    return (await this.deps.servers.get((await this.registry.get(id))?.databaseServer ?? 'main')).adminUrl;
   }
 
   start(): void {
@@ -358,6 +369,7 @@ export class Daemon {
     if (read.fleet) {
       this.lastFleet = read.fleet;
       this.deps.sharedSecrets = read.fleet.sharedSecrets ?? [];
+      this.deps.servers.configure(read.fleet);
     }
     else if (read.fleetIssues.length && this.recorded !== read.commit) this.opts.log.warn({ issues: read.fleetIssues }, 'fleet.yaml is invalid at this commit; keeping the last valid one');
     return read;

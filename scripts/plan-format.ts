@@ -10,10 +10,11 @@ import { formatIssue } from '../daemon/manifest/parse.ts';
  */
 const SYMBOL: Record<Exclude<Action['kind'], 'noop'>, string> = {
   create: '+', provision: '~', start: '+', update: '~', schema_update: '~', restart: '∓', stop: '-', delete: '!', wait: '…', suspended: '‖', restore: '↺',
+  move_database: '⇄', drop_old_database: '!',
 };
 // A restart next to an update keeps `~` (the update is its cause; its reason is on the line): `∓` marks a restart
 // alone (a crash, a secret rotation).
-const WEIGHT: Record<string, number> = { '!': 4, '↺': 3.5, '-': 3, '+': 2, '~': 1, '∓': 0, '…': -1, '‖': -2 };
+const WEIGHT: Record<string, number> = { '!': 4, '⇄': 3.7, '↺': 3.5, '-': 3, '+': 2, '~': 1, '∓': 0, '…': -1, '‖': -2 };
 
 export interface ProjectLine {
   id: string;
@@ -33,7 +34,9 @@ export function projectLines(actions: Action[]): ProjectLine[] {
     if (!line.reasons.length || WEIGHT[symbol] > WEIGHT[line.symbol]) line.symbol = symbol;
     line.reasons.push(action.reason);
     // A restore replaces the database's content: bold in a pull request comment, like a dropped database.
-    if ((action.kind === 'delete' && action.dropDatabase) || (action.kind === 'schema_update' && action.revert) || (action.kind === 'restore' && !action.refused)) {
+    // A database move and the drop of the copy it left: bold like a dropped database.
+    if ((action.kind === 'delete' && action.dropDatabase) || (action.kind === 'schema_update' && action.revert) || (action.kind === 'restore' && !action.refused)
+      || (action.kind === 'move_database' && !action.refused) || action.kind === 'drop_old_database') {
       line.needsCare = true;
     }
     lines.set(action.id, line);
@@ -46,6 +49,8 @@ export function summary(actions: Action[]): string {
   return `Plan: ${count(['create'])} to create, ${count(['start'])} to start, ` +
     `${count(['update', 'schema_update', 'provision'])} to update, ${count(['stop'])} to stop, ${count(['delete'])} to delete` +
     (count(['restart']) ? `, ${count(['restart'])} to restart` : '') +
+    (count(['move_database']) ? `, ${count(['move_database'])} database${count(['move_database']) === 1 ? '' : 's'} to move` : '') +
+    (count(['drop_old_database']) ? `, ${count(['drop_old_database'])} old database cop${count(['drop_old_database']) === 1 ? 'y' : 'ies'} to drop` : '') +
     (count(['suspended']) ? `, ${count(['suspended'])} suspended (left as it is).` : '.');
 }
 

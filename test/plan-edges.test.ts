@@ -189,7 +189,7 @@ describe('actualFromDesired', () => {
     const [a] = actualFromDesired([desired('blog', { state })]);
     expect(a).toEqual({
       id: 'blog', status, desiredState, manifest: manifest('blog', { state }), schemaDigest: sha256(SCHEMA),
-      schemaVersion: COMMIT, schemaHistory: [], present: true, provisioned: 20,
+      schemaVersion: COMMIT, schemaHistory: [], present: true, provisioned: 20, databaseServer: 'main',
     });
   });
 

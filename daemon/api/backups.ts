@@ -14,6 +14,8 @@ export interface BackupApiDeps {
   registry: Registry;
   /** Where the Postgres server holding project databases is administered from. */
   adminUrl: string;
+  /** The admin URL of the server holding a project's database, when fleet.yaml names more than one (default adminUrl). */
+  adminFor?: (id: string) => Promise<string>;
   backupDir: string;
 }
 
@@ -44,7 +46,7 @@ export function backupRoutes(deps: BackupApiDeps): Route {
       const body = await readJsonObject(req);
       const actor = actorOf(body);
       if (what === 'backup') {
-        const { file: _f, ...info } = await takeBackup({ adminUrl: deps.adminUrl, backupDir: deps.backupDir, project: id, kind: 'manual', registry: deps.registry, actor });
+        const { file: _f, ...info } = await takeBackup({ adminUrl: deps.adminFor ? await deps.adminFor(id) : deps.adminUrl, backupDir: deps.backupDir, project: id, kind: 'manual', registry: deps.registry, actor });
         sendJson(res, 201, { backup: info });
         return true;
       }

@@ -7,7 +7,8 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FleetError } from '../core/errors.ts';
 
-export const BACKUP_KINDS = ['scheduled', 'manual', 'pre-delete', 'pre-restore'] as const;
+/** `pre-move`: the dump a database move restores on the new server (taken with the instance stopped). */
+export const BACKUP_KINDS = ['scheduled', 'manual', 'pre-delete', 'pre-restore', 'pre-move'] as const;
 export type BackupKind = (typeof BACKUP_KINDS)[number];
 
 /** The registry's folder: a leading `_` is never a project id, so no project can share it. */
@@ -28,7 +29,7 @@ export interface BackupInfo {
   commit: string | null;
 }
 
-const NAME = /^(\d{4,}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})\.(\d{3})Z-(scheduled|manual|pre-delete|pre-restore)(?:-([0-9a-f]{7,40}))?\.dump$/;
+const NAME = /^(\d{4,}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})\.(\d{3})Z-(scheduled|manual|pre-delete|pre-restore|pre-move)(?:-([0-9a-f]{7,40}))?\.dump$/;
 
 /** The file name of a dump started at `at`: sorts by time; the commit is kept when it looks like one. */
 export function backupName(at: Date, kind: BackupKind, commit?: string | null): string {

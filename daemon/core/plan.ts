@@ -2,6 +2,7 @@
 import type { Action, ActualProject, DesiredProject, Manifest, ObservedInstance, PlanInput, DriverLayout, RestoreRequest } from './types.ts';
 import { canonicalJson } from './canonical.ts';
 import { instancePort, instanceSpecHash } from './instance-spec.ts';
+import { databaseServerOf } from './servers.ts';
 
 /** Manifest fields whose change is an `update`, in the order they are listed. */
 export const UPDATE_FIELDS = [
@@ -9,7 +10,8 @@ export const UPDATE_FIELDS = [
 ] as const satisfies readonly (keyof Manifest)[];
 
 const KIND_ORDER: Record<Action['kind'], number> = {
-  create: 0, provision: 1, start: 2, update: 3, schema_update: 4, restore: 5, restart: 6, stop: 7, delete: 8, wait: 9, suspended: 10, noop: 11,
+  create: 0, provision: 1, start: 2, update: 3, schema_update: 4, drop_old_database: 5, move_database: 6, restore: 7, restart: 8, stop: 9,
+  delete: 10, wait: 11, suspended: 12, noop: 13,
 };
 
 /**
@@ -171,8 +173,48 @@ function planPresent(d: DesiredProject, a: ActualProject | undefined, input: Pla
   } else if (input.instances?.get(id)?.running) {
     actions.push({ kind: 'stop', id, removed: false, reason: 'state: stopped; an instance still runs' });
   }
-  if (!actions.length) actions.push({ kind: 'noop', id, reason: 'up to date' });
-  return actions;
+  // A database move stops and starts the instance itself (like a restore): the pass's own start, restart and
+  // backoff waits give way to it.
+  const db = planDatabase(d, a, input);
+  const moving = db.some((x) => x.kind === 'move_database' && !x.refused);
+  const out = moving ? actions.filter((x) => !(x.kind === 'start' || x.kind === 'restart' || (x.kind === 'wait' && x.on !== 'delete'))) : actions;
+  out.push(...db);
+  if (!out.length) out.push({ kind: 'noop', id, reason: 'up to date' });
+  return out;
+}
+
+/**
+ * The database's server: the manifest's (default main) against the registry's. A move is refused while the copy an
+ * earlier move left is kept (one kept copy at a time, so nothing is ever overwritten); `dropOld: true` drops that
+ * copy first, after a backup. A failed move waits for its backoff; with the driver out of reach it waits too.
+ */
+function planDatabase(d: DesiredProject, a: ActualProject, input: PlanInput): Action[] {
+  const id = d.id;
+  if (a.status === 'deleted' || a.provisioned === null || d.manifest.state === 'deleted') return [];
+  const want = databaseServerOf(d.manifest);
+  const dropOld = d.manifest.database?.dropOld === true;
+  const old = a.oldDatabaseServer;
+  const out: Action[] = [];
+  const tail = '(database.dropOld: true)';
+  if (dropOld && old) out.push({ kind: 'drop_old_database', id, server: old, reason: `the old copy of atomo_${id} on ${old} is DROPPED after a backup ${tail}` });
+  // A preview between two commits: only the registry knows whether a move left a copy; shown when dropOld is new.
+  if (dropOld && old === undefined && a.manifest.database?.dropOld !== true) {
+    out.push({ kind: 'drop_old_database', id, server: null, reason: `the old copy of atomo_${id} a move left behind (if any) is DROPPED after a backup ${tail}` });
+  }
+  const from = a.databaseServer;
+  if (from === undefined || from === want) return out;
+  if (old && !dropOld) {
+    const refused = `${old} still holds the old copy from the last move; set database.dropOld: true to drop it (after a backup), then move`;
+    return [...out, { kind: 'move_database', id, from, to: want, refused, reason: `database move ${from} → ${want} refused: ${refused}` }];
+  }
+  if (input.instances === null) return out;
+  const wait = input.pacing?.get(id)?.moveWaitMs;
+  if (wait !== undefined) {
+    return [...out, { kind: 'wait', id, on: 'move', waitMs: wait, reason: `database move ${from} → ${want} failed; retried in ${Math.ceil(wait / 1000)} s` }];
+  }
+  const after = dropOld ? `database.dropOld: true drops the copy on ${from} at the next pass` : `the copy on ${from} is kept`;
+  const reason = `database moves ${from} → ${want}: instance stopped, fresh backup restored on ${want}, DATABASE_URL switched, instance started again; ${after}`;
+  return [...out, { kind: 'move_database', id, from, to: want, reason }];
 }
 
 function planAbsent(a: ActualProject, input: PlanInput): Action {
@@ -264,6 +306,7 @@ export function actualFromDesired(desired: DesiredProject[], history: Record<str
       schemaHistory: history[d.id] ?? [],
       present: true,
       provisioned: connectionsOf(d.manifest),
+      databaseServer: databaseServerOf(d.manifest),
     };
   });
 }
@@ -291,6 +334,9 @@ export function inverse(action: Action): Action {
     case 'restart': return { ...action, reason: `inverse of: ${action.reason}` };
     case 'schema_update': return { ...action, revert: true, reason: `inverse of: ${action.reason}` };
     case 'delete': return { kind: 'create', id, reason: `inverse of: ${action.reason}` };
+    case 'move_database': return { ...action, from: action.to, to: action.from, reason: `inverse of: ${action.reason}` };
+    // A dropped copy does not come back with the opposite commit.
+    case 'drop_old_database': return { ...action };
     // A restore is not undone by the opposite commit: it is an operator's act, not git's.
     case 'wait': case 'suspended': case 'restore': case 'noop': return { ...action };
   }

@@ -40,6 +40,11 @@ export interface Manifest {
   edge?: EdgePolicy;
   /** Where the instance may run (driver: swarm): Swarm constraints and spread preferences. */
   placement?: Placement;
+  /**
+   * Which fleet.yaml Postgres server holds the database (default `main`); changing it is a planned move. `dropOld`:
+   * drop the copy a move left on the old server (after a backup).
+   */
+  database?: { server?: string; dropOld?: boolean };
 }
 
 /** Swarm placement, as compose's `deploy.placement` writes it: `node.labels.tier==hot`, `{ spread: node.labels.zone }`. */
@@ -66,6 +71,8 @@ export interface FleetConfig {
     admin: string;
     /** Host name instances use to reach Postgres (docker: the compose service name). */
     instanceHost?: string;
+    /** More servers by name (core/servers.ts): a reference to the admin URL, or `{ admin, instanceHost }`. */
+    servers?: Record<string, string | { admin: string; instanceHost?: string }>;
   };
   secretStore: { type: 'local' | 'ssm'; prefix: string; region?: string; endpoint?: string };
   gateway: {
@@ -160,6 +167,10 @@ export interface ActualProject {
   restartRequestedBy?: string | null;
   /** Set while an operator keeps the project as it is: no pass changes anything about it. */
   suspended?: Suspension | null;
+  /** The fleet.yaml server the database lives on (undefined: unknown, e.g. a plan between two commits). */
+  databaseServer?: string;
+  /** The server still holding the copy a move left behind; null: none; undefined: unknown. */
+  oldDatabaseServer?: string | null;
 }
 
 /** Flux's `suspend`: who suspended a project's reconciliation, and when. */
@@ -185,6 +196,8 @@ export interface Pacing {
   replaceWaitMs?: number;
   /** A guarded delete failed at this commit and is retried after this many ms. */
   deleteWaitMs?: number;
+  /** A database move failed and is retried after this many ms. */
+  moveWaitMs?: number;
 }
 
 /** Everything one plan decides from: git, the registry, the instances and the pacing. Pure data. */
@@ -226,7 +239,7 @@ export type Action =
   | { kind: 'stop'; id: string; reason: string; removed: boolean }
   | { kind: 'delete'; id: string; reason: string; dropDatabase: boolean }
   /** Backoff: nothing is started (or deleted) this pass; not a state change. */
-  | { kind: 'wait'; id: string; reason: string; waitMs: number; on: 'crash' | 'replace' | 'delete' }
+  | { kind: 'wait'; id: string; reason: string; waitMs: number; on: 'crash' | 'replace' | 'delete' | 'move' }
   /** Suspended by an operator: the pass leaves the project exactly as it is (the only action it gets). */
   | { kind: 'suspended'; id: string; reason: string; by: string; at: string }
   /**
@@ -234,6 +247,13 @@ export type Action =
    * database is replaced, the instance starts again. `refused`: the request is closed as failed, nothing is touched.
    */
   | { kind: 'restore'; id: string; reason: string; request: number; backup: string; file: string; by: string; refused?: string }
+  /**
+   * The database moves to another fleet.yaml server: the instance stops, a fresh backup of `from` is restored on `to`,
+   * DATABASE_URL points at `to`, the instance starts again. The copy on `from` is kept. `refused`: nothing is done.
+   */
+  | { kind: 'move_database'; id: string; reason: string; from: string; to: string; refused?: string }
+  /** The copy a move left on `server` is dropped after a backup (`database.dropOld: true`); null: not known (a preview). */
+  | { kind: 'drop_old_database'; id: string; reason: string; server: string | null }
   | { kind: 'noop'; id: string; reason: string };
 
 /** `Degraded`: a replacement did not become ready and the previous instance keeps serving. */

@@ -14,6 +14,7 @@ const SOURCES = [
   ['../secrets/', /^refs\.ts$/],
   ['../notify/', /^config\.ts$/],
   ['../config/', /^defaults\.ts$/],
+  ['../core/', /^servers\.ts$/],
   ['../../schemas/', /\.json$/],
   ['./', /^read\.ts$/],
   ['../../', /^package-lock\.json$/],

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { DEFAULT_DOCKER_NETWORK } from '../config/defaults.ts';
 import { FleetError } from '../core/errors.ts';
+import { DEFAULT_DATABASE_SERVER } from '../core/servers.ts';
 import { SHARED_SECRETS_ID, cleanPrefix, refProblem } from '../secrets/refs.ts';
 import { notifyProblems, notifyRefs } from '../notify/config.ts';
 import type { FleetConfig, ValidationIssue } from '../core/types.ts';
@@ -49,6 +50,7 @@ function fleetRules(file: string, config: FleetConfig, parsed: ParsedYaml): Vali
   if (config.git?.url && /^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]*@/i.test(config.git.url)) {
     add('/git/url', 'must not contain credentials; store the token in the secret store and name it in git.tokenSecret');
   }
+  for (const p of serverProblems(config, parsed)) add(p.path, p.message);
   const registryBackup = config.backups?.registry;
   if (registryBackup && !cronSchedulable(registryBackup.schedule)) {
     add('/backups/registry/schedule', 'is not a cron schedule the daemon can run; use 5 or 6 fields such as "0 2 * * *" (minute hour day month weekday)');
@@ -56,7 +58,8 @@ function fleetRules(file: string, config: FleetConfig, parsed: ParsedYaml): Vali
   const branch = branchProblem(config.branch);
   if (branch) add('/branch', `"${config.branch}" is a branch name git refuses: ${branch}; choose another name`);
   const prefix = cleanPrefix(config.secretStore.prefix);
-  const own = [config.postgres.admin, config.git?.tokenSecret, config.git?.webhookSecret, ...notifyRefs(config.notify)]
+  const serverRefs = Object.values(config.postgres.servers ?? {}).map((x) => (typeof x === 'string' ? x : x.admin));
+  const own = [config.postgres.admin, ...serverRefs, config.git?.tokenSecret, config.git?.webhookSecret, ...notifyRefs(config.notify)]
     .filter((ref): ref is string => !!ref && ref.startsWith('/'));
   for (const p of notifyProblems(config.notify, prefix)) add(p.path, p.message);
   (config.sharedSecrets ?? []).forEach((entry, i) => {
@@ -64,6 +67,31 @@ function fleetRules(file: string, config: FleetConfig, parsed: ParsedYaml): Vali
     if (problem) add(`/sharedSecrets/${i}`, problem);
   });
   return issues;
+}
+
+/**
+ * `postgres.servers` beside `postgres.admin` (core/servers.ts): `servers.main` is the default server, so it may only
+ * repeat postgres.admin (or give it, when postgres.admin is not written); only the default server can be embedded.
+ * Normalizes `postgres.admin`/`instanceHost` to the default server's, which the rest of the daemon reads.
+ */
+function serverProblems(config: FleetConfig, parsed: ParsedYaml): { path: string; message: string }[] {
+  const out: { path: string; message: string }[] = [];
+  const servers = config.postgres.servers ?? {};
+  for (const [name, s] of Object.entries(servers)) {
+    const admin = typeof s === 'string' ? s : s.admin;
+    if (name === DEFAULT_DATABASE_SERVER) {
+      const explicit = parsed.doc.hasIn(['postgres', 'admin']);
+      if (explicit && admin !== config.postgres.admin) {
+        out.push({ path: `/postgres/servers/${name}`, message: `says another admin than postgres.admin: ${name} is the default server (postgres.admin); keep one of the two` });
+        continue;
+      }
+      config.postgres.admin = admin;
+      if (typeof s !== 'string' && s.instanceHost) config.postgres.instanceHost = s.instanceHost;
+    } else if (admin === 'embedded') {
+      out.push({ path: `/postgres/servers/${name}`, message: `only the default server (${DEFAULT_DATABASE_SERVER}) can be the embedded Postgres; name a secret reference to this server's admin URL` });
+    }
+  }
+  return out;
 }
 
 /** Why a sharedSecrets entry may not be shared, or null. */

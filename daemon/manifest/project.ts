@@ -100,6 +100,7 @@ async function check(folder: string, file: string, source: ProjectSource, opts: 
   const positions: ProjectCheck['positions'] = { '/id': at('/id'), '/hostname': at('/hostname') };
   manifest.aliases.forEach((_, i) => { positions[`/aliases/${i}`] = at(`/aliases/${i}`); });
   for (const name of Object.keys(manifest.secrets)) positions[`/secrets/${name}`] = at(`/secrets/${name}`);
+  if (manifest.database?.server !== undefined) positions['/database/server'] = at('/database/server');
 
   let schema: ProjectCheck['schema'] = null;
   const inFolder = schemaPathInFolder(manifest.schema);

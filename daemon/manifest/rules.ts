@@ -5,6 +5,7 @@ import cron from 'node-cron';
 import { cleanPrefix, refProblem, secretRefAllowed } from '../secrets/refs.ts';
 import type { DesiredFleet, DesiredProject, FleetConfig, InvalidProject, Manifest, ValidationIssue } from '../core/types.ts';
 import { capIssues, type Position } from './parse.ts';
+import { databaseServers } from '../core/servers.ts';
 
 /** One project folder after its own checks: what the cross-project rules work on. */
 export interface ProjectCheck {
@@ -197,6 +198,7 @@ export function combineFleet(commit: string, checks: ProjectCheck[], fleet: Flee
       add(claims, name, { folder: c.folder, file: c.file, pointer });
     }
     for (const issue of secretScope(c, fleet)) push(c.folder, issue);
+    for (const issue of serverScope(c, fleet)) push(c.folder, issue);
   }
   const byFolder = new Map(checks.map((c) => [c.folder, c]));
   const conflict = (value: string, list: Claim[], rule: string) => {
@@ -234,6 +236,18 @@ export function combineFleet(commit: string, checks: ProjectCheck[], fleet: Flee
     }
   }
   return { commit, projects, invalid };
+}
+
+/** `database.server` must be a server fleet.yaml names (without a valid fleet.yaml: only the default one). */
+function serverScope(c: ProjectCheck, fleet: FleetConfig | null): ValidationIssue[] {
+  const server = c.manifest!.database?.server;
+  const names = Object.keys(databaseServers(fleet));
+  if (server === undefined || names.includes(server)) return [];
+  const path = '/database/server';
+  return [{
+    file: c.file, ...(c.positions[path] ?? { line: 1, column: 1 }), path,
+    message: `fleet.yaml names no Postgres server "${server}"; the servers are: ${names.join(', ')} (add it under postgres.servers in fleet.yaml)`,
+  }];
 }
 
 /** Each `secrets:` reference, resolved, must be a valid reference under the project's own path or shared. */

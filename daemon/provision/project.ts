@@ -44,21 +44,24 @@ export function secretRefsOf(ctx: Pick<ProvisionContext, 'secretPrefix' | 'share
 
 /**
  * Generate DATABASE_URL and JWT_SECRET when missing, then make the role and database match them.
- * `connectionLimit` (manifest `resources.connections`) caps the role's connections (default 20).
+ * `connectionLimit` (manifest `resources.connections`) caps the role's connections (default 20). `server`: the
+ * fleet.yaml Postgres server the database lives on, when it is not the default one (ctx.adminUrl).
  */
 export async function provisionProject(
-  ctx: ProvisionContext, id: string, opts: { connectionLimit?: number } = {},
+  ctx: ProvisionContext, id: string, opts: { connectionLimit?: number; server?: { adminUrl: string; instanceHost?: string } } = {},
 ): Promise<{ databaseCreated: boolean }> {
   const db = databaseNames(id);
+  const adminUrl = opts.server?.adminUrl ?? ctx.adminUrl;
+  const instanceHost = opts.server ? opts.server.instanceHost : ctx.instanceDbHost;
   const urlRef = secretRef(ctx.secretPrefix, id, 'DATABASE_URL');
   // The secret is written before the role exists: a crash in between leaves a password the next pass applies.
   if (!(await ctx.secrets.has(urlRef))) {
-    await ctx.secrets.put(urlRef, instanceDatabaseUrl(ctx.adminUrl, db, generatePassword(), ctx.instanceDbHost));
+    await ctx.secrets.put(urlRef, instanceDatabaseUrl(adminUrl, db, generatePassword(), instanceHost));
   }
   const jwtRef = secretRef(ctx.secretPrefix, id, 'JWT_SECRET');
   if (!(await ctx.secrets.has(jwtRef))) await ctx.secrets.put(jwtRef, generateSecret(48));
   const password = decodeURIComponent(new URL(await ctx.secrets.get(urlRef)).password);
-  const { created } = await ensureDatabase(ctx.adminUrl, db, password, { connectionLimit: opts.connectionLimit });
+  const { created } = await ensureDatabase(adminUrl, db, password, { connectionLimit: opts.connectionLimit });
   return { databaseCreated: created };
 }
 

@@ -34,7 +34,7 @@ export class BackupScheduler {
   private readonly retries = new Map<string, { failures: number; timer: NodeJS.Timeout }>();
   private readonly retry: BackupRetry;
 
-  constructor(private readonly o: { adminUrl: string; dir: string; registry: Registry; log: Logger; retry?: BackupRetry; registryUrl?: string; observer?: Pick<FleetObserver, 'onBackup'> }) {
+  constructor(private readonly o: { adminUrl: string; /** The admin URL of the server holding a project's database (default adminUrl). */ adminFor?: (id: string) => Promise<string>; dir: string; registry: Registry; log: Logger; retry?: BackupRetry; registryUrl?: string; observer?: Pick<FleetObserver, 'onBackup'> }) {
     this.retry = o.retry ?? { baseMs: 30_000, capMs: 30 * 60_000 };
   }
 
@@ -69,7 +69,7 @@ export class BackupScheduler {
     try {
       const info = isRegistry
         ? await backupRegistry({ registryUrl: this.o.registryUrl!, backupDir: this.o.dir, kind: 'scheduled' })
-        : await takeBackup({ adminUrl: this.o.adminUrl, backupDir: this.o.dir, project: id, kind: 'scheduled', commit: (await this.o.registry.get(id))?.appliedCommit });
+        : await takeBackup({ adminUrl: this.o.adminFor ? await this.o.adminFor(id) : this.o.adminUrl, backupDir: this.o.dir, project: id, kind: 'scheduled', commit: (await this.o.registry.get(id))?.appliedCommit });
       const pruned = prune(this.o.dir, id, retention);
       const detail = { name: info.name, file: info.file, kind: info.kind, size: info.size, pruned };
       // The registry has no project row to hang an event on: its last backup is fleet state.

@@ -5,6 +5,7 @@ import type { Backoff } from '../core/backoff.ts';
 import type { Action, Instance } from '../core/types.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { InstanceDeps } from './instance.ts';
+import type { ServerDirectory } from '../postgres/servers.ts';
 
 export interface ReconcileDeps extends InstanceDeps {
   registry: Registry;
@@ -16,6 +17,8 @@ export interface ReconcileDeps extends InstanceDeps {
   retries: Backoff;
   /** Projects converged side by side in one pass. */
   concurrency: number;
+  /** fleet.yaml's Postgres servers by name (the default one is `adminUrl`): where each project's database lives. */
+  servers: ServerDirectory;
 }
 
 /** One pass over one project: its logger, the instances seen at the pass's start, the commit and its author. */

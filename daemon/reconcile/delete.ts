@@ -29,10 +29,18 @@ async function attemptDelete(ctx: ReconcileContext, rec: ProjectRecord, d: Desir
   // 1. The instance was stopped first (the reconciler's stop step): nothing may write while the backup runs.
   const detail: Record<string, unknown> = { reason: `state: deleted confirmed for ${rec.id}` };
   if (d.manifest.deletion?.confirm === rec.id && d.manifest.deletion.dropDatabase) {
-    // 2. A fresh backup, then the database, its role and the project's secrets.
+    // 2. A fresh backup, then the database, its role and the project's secrets; on the server the database lives
+    //    on, and then the copy an earlier move left on another one (after its own backup).
     const db = databaseNames(rec.id);
-    detail.backup = await backupDatabase(deps.adminUrl, db, join(deps.backupDir, rec.id), { kind: 'pre-delete', commit: rec.appliedCommit });
-    await dropDatabase(deps.adminUrl, db);
+    const adminUrl = (await deps.servers.get(rec.databaseServer ?? 'main')).adminUrl;
+    detail.backup = await backupDatabase(adminUrl, db, join(deps.backupDir, rec.id), { kind: 'pre-delete', commit: rec.appliedCommit });
+    await dropDatabase(adminUrl, db);
+    if (rec.oldDatabaseServer) {
+      const old = (await deps.servers.get(rec.oldDatabaseServer)).adminUrl;
+      detail.oldCopyBackup = await backupDatabase(old, db, join(deps.backupDir, rec.id), { kind: 'pre-delete', commit: rec.appliedCommit });
+      await dropDatabase(old, db);
+      detail.oldCopyDropped = `${db.database} on ${rec.oldDatabaseServer}`;
+    }
     for (const ref of Object.values(rec.secretRefs)) {
       if (ref.startsWith(`${deps.secretPrefix}/${rec.id}/`)) await deps.secrets.delete(ref);
     }
@@ -50,7 +58,7 @@ async function attemptDelete(ctx: ReconcileContext, rec: ProjectRecord, d: Desir
     patch: {
       status: 'deleted', desiredState: 'stopped', upstream: null, lastHealth: null, conditions, manifest: d.manifest, observedCommit: ctx.commit, appliedCommit: ctx.commit,
       // Dropped: a project created again under this id is provisioned anew.
-      ...(detail.dropped ? { provisionedConnections: null } : {}),
+      ...(detail.dropped ? { provisionedConnections: null, oldDatabaseServer: null } : {}),
     },
     events: [{ action: 'delete', actor: ctx.actor, commit: ctx.commit, detail }],
   };

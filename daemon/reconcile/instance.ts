@@ -25,7 +25,7 @@ export interface InstanceDeps extends ProvisionContext {
   /** Last exit code per project, as the driver reported it. */
   lastExit: Map<string, number | null>;
   /** Projects whose database and secrets were checked during this daemon run. */
-  provisionProject(id: string, opts?: { connectionLimit?: number }): Promise<{ databaseCreated: boolean }>;
+  provisionProject(id: string, opts?: { connectionLimit?: number; server?: { adminUrl: string; instanceHost?: string } }): Promise<{ databaseCreated: boolean }>;
   /** How long one pass waits for a just-started instance to answer /ready before moving on. */
   readyWaitMs: number;
   now(): number;

@@ -4,6 +4,8 @@ import type { Backoff } from '../core/backoff.ts';
 import { replaceKey } from './instance.ts';
 import { targetSpecHash, type Target } from '../core/plan.ts';
 import { deleteKey } from './delete.ts';
+import { moveKey } from './move.ts';
+import { databaseServerOf } from '../core/servers.ts';
 import type { ActualProject, DesiredProject, Instance, ObservedInstance, Pacing, PlanInput, DriverLayout } from '../core/types.ts';
 
 interface PacingDeps {
@@ -45,6 +47,11 @@ export function pacing(deps: PacingDeps, input: PlanInput, commit: string): Map<
     if (d && !bad.has(a.id) && d.manifest.state === 'deleted' && a.status !== 'deleted') {
       const decision = deps.retries.decide(deleteKey(a.id, commit), undefined, now);
       if (!decision.start) p.deleteWaitMs = decision.waitMs;
+    }
+    // A failed database move towards this server waits for its backoff (each try stops the instance and dumps).
+    if (d && !bad.has(a.id) && a.databaseServer && databaseServerOf(d.manifest) !== a.databaseServer) {
+      const decision = deps.retries.decide(moveKey(a.id, databaseServerOf(d.manifest)), undefined, now);
+      if (!decision.start) p.moveWaitMs = decision.waitMs;
     }
     const t = targetOf(d, a, bad.has(a.id));
     if (t && input.instances) {

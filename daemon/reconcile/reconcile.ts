@@ -15,6 +15,8 @@ import {
   stopInstance, waitStatus, type InstanceDeps, type Step,
 } from './instance.ts';
 import { deleteProject } from './delete.ts';
+import { dropOldDatabase, moveDatabase, serverOfRecord } from './move.ts';
+import { databaseServerOf } from '../core/servers.ts';
 import { pendingRestores } from '../backup/requests.ts';
 import { closeRestore, runRestore } from '../backup/step.ts';
 import { formatIssue } from '../manifest/parse.ts';
@@ -236,7 +238,9 @@ async function execute(ctx: Ctx, w: Work, d: DesiredProject | undefined, bad: In
   const create = ctx.actions.find((a) => a.kind === 'create');
   if (create && d && w.rec?.status === 'deleted') {
     // A deleted project whose folder says running again: the same row, created anew.
-    apply(w, { patch: { status: 'provisioning' }, events: [{ action: 'create', actor: ctx.actor, commit: ctx.commit, detail: { reason: create.reason } }] });
+    // Its database is made on the manifest's server, unless the old one was kept (then a later pass moves it).
+    const server = w.rec.provisionedConnections === null ? databaseServerOf(d.manifest) : w.rec.databaseServer;
+    apply(w, { patch: { status: 'provisioning', databaseServer: server }, events: [{ action: 'create', actor: ctx.actor, commit: ctx.commit, detail: { reason: create.reason } }] });
   } else if (create && d) w.rec = w.orig = await register(ctx, d, create.reason);
   if (!w.rec) return;
   // 3. The row follows git: database, schema file and manifest (not for a delete: that is its own path).
@@ -353,7 +357,7 @@ const HANDLERS: { [K in Action['kind']]: Handler<K> } = {
     await ctx.deps.registry.markRequest(a.request, { started: true });
     // The instance stops first: nothing may write while the database is replaced.
     if (ctx.instances) await stopInstance(ctx, rec.id, 'restore');
-    const outcome = await runRestore(ctx.deps, rec, a, ctx.log);
+    const outcome = await runRestore({ ...ctx.deps, adminUrl: (await serverOfRecord(ctx, rec)).adminUrl }, rec, a, ctx.log);
     // It comes back whether or not the restore worked: a failed restore changed nothing.
     let startError: unknown = null;
     if (target && ctx.instances) {
@@ -369,6 +373,21 @@ const HANDLERS: { [K in Action['kind']]: Handler<K> } = {
     await closeRestore(ctx.deps.registry, a, outcome, a.by);
     if (startError) throw startError;
   },
+  // The plan's guarded database move (move.ts): a failure leaves the project serving on the old server, recorded.
+  move_database: async (x, a) => {
+    const { ctx, w, target } = x;
+    if (a.refused) throw new FleetError('PROVISION', a.reason, { project: a.id });
+    const moved = await moveDatabase(ctx, w.rec!, a, target);
+    if (moved.started) w.started = moved.started;
+    if (!moved.ok) {
+      w.events.push(moved.event);
+      throw moved.error;
+    }
+    // Already written (before the instance started on the new server); kept in the pass's row too.
+    apply(w, { patch: moved.patch, events: [] });
+    if (moved.startError) throw moved.startError;
+  },
+  drop_old_database: async (x, a) => { apply(x.w, await dropOldDatabase(x.ctx, x.w.rec!, a)); },
   suspended: async () => {},
   noop: async () => {},
 };
@@ -376,7 +395,8 @@ const HANDLERS: { [K in Action['kind']]: Handler<K> } = {
 /** Secrets, role and database made to match, and recorded: the plan provisions only what the row says is not. */
 async function provision(x: Exec, connections: number): Promise<void> {
   const { ctx, w } = x;
-  const { databaseCreated } = await ctx.deps.provisionProject(w.rec!.id, { connectionLimit: connections });
+  const server = await serverOfRecord(ctx, w.rec!);
+  const { databaseCreated } = await ctx.deps.provisionProject(w.rec!.id, { connectionLimit: connections, server });
   const events: NewEvent[] = databaseCreated
     ? [{ action: 'database_created', actor: ctx.actor, commit: ctx.commit, detail: { database: w.rec!.databaseName } }] : [];
   apply(w, { patch: { provisionedConnections: connections }, events });
@@ -413,7 +433,7 @@ async function register(ctx: Ctx, d: DesiredProject, reason: string): Promise<Pr
     aliases: d.manifest.aliases, databaseUrlRef: secretRefs.DATABASE_URL,
     databaseName: db.database, roleName: db.role, status: 'provisioning', port,
     schemaRef: { type: 'git', repo: deps.repoUrl, path: `projects/${d.id}/${d.manifest.schema}`, ref: ctx.commit },
-    observedCommit: ctx.commit, secretRefs, env: d.manifest.env,
+    observedCommit: ctx.commit, secretRefs, env: d.manifest.env, databaseServer: databaseServerOf(d.manifest),
   }, [{ action: 'create', actor: ctx.actor, commit: ctx.commit, detail: { reason } }]);
   return (await deps.registry.get(d.id))!;
 }

@@ -73,4 +73,8 @@ export const migrations: string[] = [
      progress      JSONB
    );
    CREATE UNIQUE INDEX project_requests_open ON project_requests (project_id, kind) WHERE done_at IS NULL`,
+  // Which fleet.yaml Postgres server holds the project's database (NULL: the default server, main, as for every row
+  // from before servers existed), and which one still holds the copy a move left behind (NULL: none).
+  `ALTER TABLE projects ADD COLUMN database_server TEXT;
+   ALTER TABLE projects ADD COLUMN old_database_server TEXT`,
 ];

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { FleetError } from '../core/errors.ts';
 import type { ActualProject, Condition, Manifest, ProjectStatus, RegistryRow, Suspension } from '../core/types.ts';
 import { migrations } from './migrations.ts';
+import { DEFAULT_DATABASE_SERVER } from '../core/servers.ts';
 
 /** A registry row with the bookkeeping only the daemon needs. */
 export interface ProjectRecord extends RegistryRow {
@@ -26,6 +27,10 @@ export interface ProjectRecord extends RegistryRow {
   restartRequestedBy?: string | null;
   /** Set while an operator keeps the project as it is (Flux's suspend); always set when read (null: not suspended). */
   suspended?: Suspension | null;
+  /** The fleet.yaml Postgres server holding the database (`main` for rows from before servers); always set when read. */
+  databaseServer?: string;
+  /** The server still holding the copy a move left behind; null: none. Always set when read. */
+  oldDatabaseServer?: string | null;
   createdAt: string;
   /** The row version (Postgres xmin) this record was read at: a write by anyone changes it. */
   version?: string;
@@ -72,6 +77,7 @@ const columns: Record<string, string> = {
   specHash: 'spec_hash', secretsVersion: 'secrets_version', restarts: 'restarts', lastHealth: 'last_health',
   conditions: 'conditions', lastError: 'last_error', provisionedConnections: 'provisioned_connections',
   restartGeneration: 'restart_generation', restartRequestedBy: 'restart_requested_by', suspended: 'suspended',
+  databaseServer: 'database_server', oldDatabaseServer: 'old_database_server',
 };
 const jsonColumns = new Set(['schema_ref', 'env', 'secret_refs', 'manifest', 'last_health', 'conditions', 'suspended']);
 
@@ -88,6 +94,7 @@ function toRecord(r: Record<string, any>): ProjectRecord {
     secretsVersion: r.secrets_version, restarts: r.restarts, lastError: r.last_error,
     provisionedConnections: r.provisioned_connections ?? null,
     restartGeneration: r.restart_generation ?? 0, restartRequestedBy: r.restart_requested_by ?? null, suspended: r.suspended ?? null,
+    databaseServer: r.database_server ?? DEFAULT_DATABASE_SERVER, oldDatabaseServer: r.old_database_server ?? null,
     createdAt: r.created_at?.toISOString?.() ?? String(r.created_at),
     ...(r.xmin !== undefined ? { version: String(r.xmin) } : {}),
   };
@@ -472,5 +479,6 @@ export function toActual(rec: ProjectRecord): ActualProject {
     specHash: rec.specHash, port: rec.port, secretsVersion: rec.secretsVersion, upstream: rec.upstream,
     provisioned: rec.provisionedConnections,
     restartGeneration: rec.restartGeneration, restartRequestedBy: rec.restartRequestedBy, suspended: rec.suspended,
+    databaseServer: rec.databaseServer ?? DEFAULT_DATABASE_SERVER, oldDatabaseServer: rec.oldDatabaseServer ?? null,
   };
 }

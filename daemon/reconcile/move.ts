@@ -1,0 +1,133 @@
+// Moving a project's database to another fleet.yaml Postgres server, and dropping the copy a move left behind. The
+// plan decides (move_database, drop_old_database); these steps carry it out so that a failure loses nothing:
+//   0. both servers resolved and the target asked before anything stops: an unreachable target costs no downtime;
+//   1. the instance stops: nothing may write while the data is copied. (Stopping is the simple, honest choice: a
+//      read-only mode would need the application's cooperation, and writes during the copy would be lost.)
+//   2. a fresh verified dump of the source (kind `pre-move`);
+//   3. the role and database on the target as provisioning makes them: same role name, password and connection
+//      limit, the fleet's marker, the database owned by the role, CONNECT for that role only; nothing else;
+//   4. the dump restored there as the role (backup/restore.ts: scratch database, every object the role's, one swap;
+//      it first dumps what it replaces, an empty database or the leftover of an interrupted move, as `pre-restore`);
+//   5. DATABASE_URL points at the target (same role and password, the target's host);
+//   6. the registry records the new server and the kept copy, with `database_moved`, at once and before the
+//      instance starts: from then on no pass plans a move from the stale copy;
+//   7. the instance starts again.
+// A failure before 6 puts DATABASE_URL back, starts the instance on the source as before, records
+// `database_move_failed` and retries with backoff. A daemon killed before 6 leaves the registry on the source: the
+// next pass plans the move again (a move replaces the pass's start), and the target's leftovers are replaced.
+import { basename } from 'node:path';
+import { FleetError, describe } from '../core/errors.ts';
+import type { Target } from '../core/plan.ts';
+import type { Action, Instance } from '../core/types.ts';
+import { backupFolder } from '../backup/layout.ts';
+import { restoreDatabase } from '../backup/restore.ts';
+import { backupDatabase, databaseNames, dropDatabase, ensureDatabase, instanceDatabaseUrl, withAdmin } from '../provision/database.ts';
+import type { ResolvedServer } from '../postgres/servers.ts';
+import type { NewEvent, ProjectRecord } from '../registry/registry.ts';
+import { specHashOf, startInstance, stopInstance, type Step } from './instance.ts';
+import type { ReconcileContext } from './context.ts';
+
+type MoveAction = Extract<Action, { kind: 'move_database' }>;
+type DropOldAction = Extract<Action, { kind: 'drop_old_database' }>;
+
+/** The backoff key of a failed move: retried with backoff towards the same server, at once towards another. */
+export const moveKey = (id: string, to: string) => `move:${id}:${to}`;
+
+export type MoveOutcome =
+  | { ok: true; patch: Partial<ProjectRecord>; started: Instance | null; startError?: unknown }
+  | { ok: false; error: unknown; event: NewEvent; started: Instance | null };
+
+/** The admin URL of the server a project's database lives on (the registry's `database_server`). */
+export async function serverOfRecord(ctx: ReconcileContext, rec: ProjectRecord): Promise<ResolvedServer> {
+  return ctx.deps.servers.get(rec.databaseServer ?? 'main');
+}
+
+export async function moveDatabase(ctx: ReconcileContext, rec: ProjectRecord, a: MoveAction, target: Target | null): Promise<MoveOutcome> {
+  const { deps } = ctx;
+  const db = databaseNames(rec.id);
+  const detail = { reason: a.reason, from: a.from, to: a.to };
+  let stopped = false;
+  let restoreSecret: string | null = null;
+  try {
+    // 0. Both servers known, the target answers, the role's password read: nothing has changed yet.
+    const from = await deps.servers.get(a.from);
+    const to = await deps.servers.get(a.to);
+    await withAdmin(to.adminUrl, rec.id, (c) => c.query('SELECT 1'), { code: 'PROVISION', doing: `reach Postgres server ${a.to} for` });
+    const current = await deps.secrets.get(rec.databaseUrlRef);
+    const password = decodeURIComponent(new URL(current).password);
+    const targetUrl = instanceDatabaseUrl(to.adminUrl, db, password, to.instanceHost);
+    // A daemon killed after step 5 left DATABASE_URL on the target: what the source URL is, is what goes back.
+    const sourceUrl = current === targetUrl ? instanceDatabaseUrl(from.adminUrl, db, password, from.instanceHost) : current;
+    if (sourceUrl !== current) restoreSecret = sourceUrl;
+    // 1. Nothing writes while the data is copied.
+    if (ctx.instances) {
+      await stopInstance(ctx, rec.id, 'database move');
+      stopped = true;
+    }
+    // 2.-4. A fresh dump of the source, restored on the target into the project's own role and database.
+    const dump = await backupDatabase(from.adminUrl, db, backupFolder(deps.backupDir, rec.id), { kind: 'pre-move', commit: rec.appliedCommit });
+    await ensureDatabase(to.adminUrl, db, password, { connectionLimit: rec.provisionedConnections ?? undefined });
+    const restored = await restoreDatabase({ adminUrl: to.adminUrl, backupDir: deps.backupDir, project: rec.id, file: dump, rolePassword: password, commit: rec.appliedCommit });
+    // 5. The instance's DATABASE_URL names the target.
+    restoreSecret = sourceUrl;
+    await deps.secrets.put(rec.databaseUrlRef, targetUrl);
+    // 6. Recorded before the instance starts on the target (see the top of this file).
+    const patch: Partial<ProjectRecord> = { databaseServer: a.to, oldDatabaseServer: a.from };
+    await deps.registry.updateWithEvents(rec.id, patch, [{
+      action: 'database_moved', actor: ctx.actor, commit: ctx.commit,
+      detail: { ...detail, backup: basename(dump), entries: restored.entries, kept: `${db.database} on ${a.from}` },
+    }]);
+    restoreSecret = null;
+    deps.retries.forget(moveKey(rec.id, a.to));
+    ctx.log.info({ from: a.from, to: a.to, backup: basename(dump) }, 'database moved');
+    // 7. The instance comes back, now on the target; a failed start is the crash backoff's, the move is done.
+    try {
+      return { ok: true, patch, started: await startAgain(ctx, { ...rec, ...patch }, target, stopped) };
+    } catch (err) {
+      return { ok: true, patch, started: null, startError: err };
+    }
+  } catch (err) {
+    deps.retries.failedStart(moveKey(rec.id, a.to), deps.now());
+    const message = `database move ${a.from} → ${a.to} failed; ${rec.id} stays on ${a.from}, nothing was lost: ${describe(err)}`;
+    ctx.log.warn({ from: a.from, to: a.to, err: { message: describe(err) } }, 'database move failed');
+    let started: Instance | null = null;
+    let extra = '';
+    try {
+      if (restoreSecret !== null) await deps.secrets.put(rec.databaseUrlRef, restoreSecret);
+      started = await startAgain(ctx, rec, target, stopped);
+    } catch (again) {
+      extra = `; the instance did not start again: ${describe(again)}`;
+    }
+    const error = new FleetError('PROVISION', `${message}${extra}`, { project: rec.id, cause: err });
+    return { ok: false, error, started, event: { action: 'database_move_failed', actor: ctx.actor, commit: ctx.commit, detail: { ...detail, message: error.message } } };
+  }
+}
+
+/** Start the instance again when it should run and does not (stopped by the move, or down before it). */
+async function startAgain(ctx: ReconcileContext, rec: ProjectRecord, target: Target | null, stopped: boolean): Promise<Instance | null> {
+  if (!target || !ctx.instances) return null;
+  if (!stopped && ctx.instances.get(rec.id)?.running) return null;
+  return startInstance(ctx, rec, target.manifest, specHashOf(ctx.deps, rec, target.manifest, target.schemaDigest));
+}
+
+/**
+ * The copy a move left on the old server, dropped after a fresh backup (kind `pre-delete`: a failed backup keeps
+ * it). Never the server the project lives on, whatever the plan says.
+ */
+export async function dropOldDatabase(ctx: ReconcileContext, rec: ProjectRecord, a: DropOldAction): Promise<Step> {
+  const { deps } = ctx;
+  const server = a.server ?? rec.oldDatabaseServer;
+  if (!server) return { patch: {}, events: [] };
+  const db = databaseNames(rec.id);
+  if (server === (rec.databaseServer ?? 'main')) {
+    throw new FleetError('DELETE_GUARD', `refusing to drop ${db.database} on ${server}: the project's database lives there; nothing was changed`, { project: rec.id });
+  }
+  const s = await deps.servers.get(server);
+  const backup = await backupDatabase(s.adminUrl, db, backupFolder(deps.backupDir, rec.id), { kind: 'pre-delete', commit: rec.appliedCommit });
+  await dropDatabase(s.adminUrl, db);
+  ctx.log.info({ server, backup: basename(backup) }, 'old copy of the database dropped');
+  return {
+    patch: { oldDatabaseServer: null },
+    events: [{ action: 'database_old_dropped', actor: ctx.actor, commit: ctx.commit, detail: { reason: a.reason, server, dropped: db.database, backup: basename(backup) } }],
+  };
+}
