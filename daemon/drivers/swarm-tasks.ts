@@ -39,13 +39,30 @@ export interface Task {
 const byCreated = (a: Task, b: Task) => Date.parse(a.CreatedAt) - Date.parse(b.CreatedAt);
 
 /**
- * The task that serves the project: a running one. While an update (or its rollback) is under way the older
- * running task still serves; otherwise the newest one does.
+ * A task whose container runs: Swarm's `running`, or `starting` while its healthcheck has not passed yet (the
+ * daemon's own /ready probe may already have found it ready).
  */
-export function currentTask(svc: Service, tasks: Task[]): Task | undefined {
+export function isUp(t: Task): boolean {
+  return t.DesiredState === 'running' && (t.Status.State === 'running' || t.Status.State === 'starting');
+}
+
+/**
+ * The task that serves the project. `promoted`: the task the driver handed to the daemon during an update, once
+ * the daemon's probe found it ready; the gateway routes to it before Swarm stops the old one, so it serves while
+ * it runs. Otherwise a running one: while an update (or its rollback) is under way the older running task still
+ * serves; otherwise the newest one does.
+ */
+export function currentTask(svc: Service, tasks: Task[], promoted?: string): Task | undefined {
+  const chosen = promoted ? tasks.find((t) => t.ID === promoted && t.ServiceID === svc.ID && isUp(t)) : undefined;
+  if (chosen) return chosen;
   const running = tasks.filter((t) => t.ServiceID === svc.ID && t.Status.State === 'running' && t.DesiredState === 'running').sort(byCreated);
   const moving = svc.UpdateStatus?.State === 'updating' || svc.UpdateStatus?.State === 'rollback_started';
   return moving ? running[0] : running.at(-1);
+}
+
+/** The newest task of `specHash` whose container runs (healthy for Swarm or not yet): a start's candidate. */
+export function newestUp(tasks: Task[], specHash: string): Task | undefined {
+  return tasks.filter((t) => isUp(t) && t.Spec?.ContainerSpec?.Labels?.[LABEL_SPEC_HASH] === specHash).sort(byCreated).at(-1);
 }
 
 /** The project's instance: its current task on its node's address and published port, or the service stopped. */

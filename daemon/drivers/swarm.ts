@@ -13,7 +13,7 @@ import {
   DEFAULT_HEALTH, DEFAULT_HEALTHCHECK, DEFAULT_SWARM_NETWORK, LABEL_SCHEMA_DIGEST, placementHint, renderService,
   schemaConfigName, schemaDigest, serviceName, type HealthTimings, type ServiceSpecBody,
 } from './swarm-spec.ts';
-import { currentTask, taskFailure, toInstance, type Service, type Task } from './swarm-tasks.ts';
+import { currentTask, newestUp, taskFailure, toInstance, type Service, type Task } from './swarm-tasks.ts';
 
 export interface SwarmDriverOptions {
   /** A swarm manager's Docker API socket. Default `/var/run/docker.sock`. */
@@ -43,6 +43,12 @@ export function createSwarmDriver(opts: SwarmDriverOptions): Driver {
   const monitorMs = opts.monitorMs ?? 5000;
   const readyTimeoutMs = opts.readyTimeoutMs ?? 120_000;
   let prepared = false;
+  /**
+   * Per service, the task `start` handed to the daemon. During a start-first update it is returned once the
+   * daemon's probe finds it ready, before Swarm's healthcheck passes, so the gateway switches to it before Swarm
+   * stops the old task; `list` reports it from then on (a hint only: after a daemon restart Swarm's states decide).
+   */
+  const promoted = new Map<string, string>();
 
   /** Every engine call goes through here: an unreachable API and engine failures become FleetErrors. */
   const api = engineApi('swarm', socketPath);
@@ -65,7 +71,8 @@ export function createSwarmDriver(opts: SwarmDriverOptions): Driver {
   const services = (project?: string) => api('list services', () => docker.listServices({
     filters: { label: project ? [MANAGED, `${LABEL_PROJECT}=${project}`] : [MANAGED] },
   }) as unknown as Promise<Service[]>, project);
-  const tasksOf = (serviceId: string) => api('list tasks', () => docker.listTasks({ filters: { service: [serviceId] } }).catch(ifStatus(404, [])) as unknown as Promise<Task[]>);
+  /** Tasks of one or more services, in one call (the filter's values are or-ed). */
+  const tasksOf = (...serviceIds: string[]) => api('list tasks', () => docker.listTasks({ filters: { service: serviceIds } }).catch(ifStatus(404, [])) as unknown as Promise<Task[]>);
   const inspect = (serviceId: string) => api('inspect service', () => docker.getService(serviceId).inspect().catch(ifStatus(404, null)) as unknown as Promise<Service | null>);
 
   async function nodeAddresses(): Promise<Map<string, string>> {
@@ -135,11 +142,17 @@ export function createSwarmDriver(opts: SwarmDriverOptions): Driver {
         else throw rolledBack(spec, failure ?? rollbackReason ?? status?.Message ?? 'the update failed');
       } else if (before === undefined && failure && /no such image|pull access denied|manifest unknown/i.test(failure)) {
         throw new FleetError('IMAGE_MISSING', `image ${spec.image} is not available on the node: ${failure}; load it on every node or push it, or fix runtime.image in projects/${spec.id}/project.yaml`, { project: spec.id });
-      } else if (before === undefined || state === 'completed') {
-        const task = currentTask(svc, tasks.filter((t) => t.Spec?.ContainerSpec?.Labels?.[LABEL_SPEC_HASH] === spec.specHash));
-        if (task) {
+      } else {
+        // The new task serves once the daemon's own probe finds it ready, not only once Swarm's healthcheck passed:
+        // the gateway switches to it before Swarm (start-first) stops the old task. Without a probe, Swarm decides.
+        const task = newestUp(tasks, spec.specHash);
+        const swarmDone = task?.Status.State === 'running' && (before === undefined || state === 'completed');
+        if (task && (ready || swarmDone)) {
           const inst = toInstance(svc, task, tasks, await nodeAddresses());
-          if (!ready || (await ready(inst.upstream).catch(() => false))) return inst;
+          if (inst.running && (!ready || (await ready(inst.upstream).catch(() => false)))) {
+            promoted.set(svc.ID, task.ID);
+            return inst;
+          }
         }
       }
       await sleep(POLL_MS);
@@ -199,18 +212,24 @@ export function createSwarmDriver(opts: SwarmDriverOptions): Driver {
 
   return {
     name: 'swarm',
+    // Three engine calls however many projects: the services, all their tasks, the nodes.
     async list() {
-      const [svcs, nodes] = await Promise.all([services(), nodeAddresses()]);
-      return Promise.all(svcs.map(async (s) => {
-        const tasks = await tasksOf(s.ID);
-        return toInstance(s, currentTask(s, tasks), tasks, nodes);
-      }));
+      const svcs = await services();
+      if (!svcs.length) return [];
+      const [tasks, nodes] = await Promise.all([tasksOf(...svcs.map((s) => s.ID)), nodeAddresses()]);
+      return svcs.map((s) => {
+        const mine = tasks.filter((t) => t.ServiceID === s.ID);
+        const task = currentTask(s, mine, promoted.get(s.ID));
+        if (task?.ID !== promoted.get(s.ID)) promoted.delete(s.ID);
+        return toInstance(s, task, mine, nodes);
+      });
     },
     start,
     // Stop = scale to 0: the service, its spec and its history stay for a later start.
     async stop(id) {
       const svc = (await services(id))[0];
       if (!svc) return;
+      promoted.delete(svc.ID);
       if ((svc.Spec.Mode?.Replicated?.Replicas ?? 0) > 0) await update(svc, { ...svc.Spec, Mode: { Replicated: { Replicas: 0 } } }, {}, id);
       await settled(svc.ID, id);
     },
