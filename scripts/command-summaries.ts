@@ -5,7 +5,7 @@ export const SUMMARIES: Readonly<Record<string, string>> = {
   plan: 'Show what applying a commit would change, compared to a base commit.',
   new: 'Create projects/<id>/ with a project.yaml and a schema.ts.',
   daemon: 'Run the watcher daemon: follow the tracked branch and converge databases, secrets, instances and the gateway.',
-  status: 'Print the fleet: id, state, health, applied commit, drift (desired commit ≠ applied), who suspended it (if anyone) and last error.',
+  status: 'Print the fleet: id, state, health, applied commit, drift (desired commit ≠ applied), who suspended it (if anyone), the database server (when not main) and last error.',
   events: 'Print what the fleet did (the registry\'s events), newest last: for every project or one.',
   logs: 'Print a project\'s instance log (its last lines; -f follows it until Ctrl-C).',
   secrets: 'Set a project secret from stdin, or rotate one (DATABASE_URL: a new role password); restarts that project only.',

@@ -5,7 +5,8 @@ import { formatIssue } from '../daemon/manifest/parse.ts';
 /**
  * One symbol per project line: `+` create or start, `~` update, schema update or provision (role and database), `∓` restart (the instance is
  * replaced or started again after a crash), `-` stop, `!` delete, `…` wait (backoff: nothing changes this pass), `‖`
- * suspended by an operator (left as it is), `↺` restore of the database from a backup (an operator's request).
+ * suspended by an operator (left as it is), `↺` restore of the database from a backup (an operator's request),
+ * `⇄` a database move, `✗` a database move refused (on its own line: nothing of it happens).
  * When a project has several actions the most consequential one picks the symbol.
  */
 const SYMBOL: Record<Exclude<Action['kind'], 'noop'>, string> = {
@@ -14,7 +15,7 @@ const SYMBOL: Record<Exclude<Action['kind'], 'noop'>, string> = {
 };
 // A restart next to an update keeps `~` (the update is its cause; its reason is on the line): `∓` marks a restart
 // alone (a crash, a secret rotation).
-const WEIGHT: Record<string, number> = { '!': 4, '⇄': 3.7, '↺': 3.5, '-': 3, '+': 2, '~': 1, '∓': 0, '…': -1, '‖': -2 };
+const WEIGHT: Record<string, number> = { '!': 4, '⇄': 3.7, '↺': 3.5, '-': 3, '+': 2, '~': 1, '∓': 0, '…': -1, '‖': -2, '✗': -3 };
 
 export interface ProjectLine {
   id: string;
@@ -29,8 +30,11 @@ export function projectLines(actions: Action[]): ProjectLine[] {
   const lines = new Map<string, ProjectLine>();
   for (const action of actions) {
     if (action.kind === 'noop') continue;
-    const line = lines.get(action.id) ?? { id: action.id, symbol: '~', reasons: [], needsCare: false };
-    const symbol = SYMBOL[action.kind];
+    // A refused move changes nothing: its own line, so it never reads as part of what the pass does.
+    const refused = action.kind === 'move_database' && !!action.refused;
+    const key = refused ? `${action.id}\0refused` : action.id;
+    const line = lines.get(key) ?? { id: action.id, symbol: '~', reasons: [], needsCare: false };
+    const symbol = refused ? '✗' : SYMBOL[action.kind];
     if (!line.reasons.length || WEIGHT[symbol] > WEIGHT[line.symbol]) line.symbol = symbol;
     line.reasons.push(action.reason);
     // A restore replaces the database's content: bold in a pull request comment, like a dropped database.
@@ -39,17 +43,21 @@ export function projectLines(actions: Action[]): ProjectLine[] {
       || (action.kind === 'move_database' && !action.refused) || action.kind === 'drop_old_database') {
       line.needsCare = true;
     }
-    lines.set(action.id, line);
+    lines.set(key, line);
   }
   return [...lines.values()];
 }
 
 export function summary(actions: Action[]): string {
-  const count = (kinds: Action['kind'][]) => new Set(actions.filter((a) => kinds.includes(a.kind)).map((a) => a.id)).size;
+  const count = (kinds: Action['kind'][], refused = false) =>
+    new Set(actions.filter((a) => kinds.includes(a.kind) && (a.kind === 'move_database' && !!a.refused) === refused).map((a) => a.id)).size;
+  const moves = count(['move_database']);
+  const refusedMoves = count(['move_database'], true);
   return `Plan: ${count(['create'])} to create, ${count(['start'])} to start, ` +
     `${count(['update', 'schema_update', 'provision'])} to update, ${count(['stop'])} to stop, ${count(['delete'])} to delete` +
     (count(['restart']) ? `, ${count(['restart'])} to restart` : '') +
-    (count(['move_database']) ? `, ${count(['move_database'])} database${count(['move_database']) === 1 ? '' : 's'} to move` : '') +
+    (moves ? `, ${moves} database${moves === 1 ? '' : 's'} to move` : '') +
+    (refusedMoves ? `, ${refusedMoves} database move${refusedMoves === 1 ? '' : 's'} refused` : '') +
     (count(['drop_old_database']) ? `, ${count(['drop_old_database'])} old database cop${count(['drop_old_database']) === 1 ? 'y' : 'ies'} to drop` : '') +
     (count(['suspended']) ? `, ${count(['suspended'])} suspended (left as it is).` : '.');
 }

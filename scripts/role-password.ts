@@ -8,7 +8,10 @@ import type { FleetConfig, SecretStore } from '../daemon/core/types.ts';
 import { superuserPasswordFile } from '../daemon/postgres/resolve.ts';
 import { databaseNames, roleMarker } from '../daemon/provision/database.ts';
 
-/** --postgres, else FLEET_POSTGRES_URL, else the embedded cluster of a laptop run, else fleet.yaml's reference. */
+/**
+ * The default server's (main) admin URL: --postgres, else FLEET_POSTGRES_URL, else the embedded cluster of a laptop
+ * run, else fleet.yaml's reference. A project on another server: scripts/project-server.ts.
+ */
 export async function adminUrlFor(o: { flag?: string; env: FleetEnv; fleet: FleetConfig; secrets: SecretStore; stateDir: string }): Promise<string> {
   if (o.flag) return o.flag;
   if (o.env.postgresUrl) return o.env.postgresUrl;

@@ -7,6 +7,9 @@ import { actualFromDesired, inverse, planFleet } from '../daemon/core/plan.ts';
 import type { ActualProject, DesiredProject, Manifest, ObservedInstance, Pacing, PlanInput } from '../daemon/core/types.ts';
 import { PROCESS_LAYOUT } from '../daemon/drivers/process.ts';
 import { formatPlanMarkdown, formatPlanText, summary } from '../scripts/plan-format.ts';
+import { Backoff } from '../daemon/core/backoff.ts';
+import { pacing } from '../daemon/reconcile/pacing.ts';
+import { dropKey } from '../daemon/reconcile/move.ts';
 
 const SCHEMA = 'export interface Widget { id: string; }\n';
 const manifest = (fields: Partial<Manifest> = {}): Manifest => ({
@@ -55,12 +58,19 @@ describe('plan: database moves', () => {
     ['unknown server in the registry (a preview between commits without one): no move', { d: { database: { server: 'hot' } }, a: { databaseServer: undefined } }, ['noop: up to date']],
     ['moved, old copy kept: nothing more', { d: { database: { server: 'hot' } }, a: { databaseServer: 'hot', oldDatabaseServer: 'main' } }, ['noop: up to date']],
     ['dropOld: the old copy is dropped', { d: { database: { server: 'hot', dropOld: true } }, a: { databaseServer: 'hot', oldDatabaseServer: 'main' } }, [DROP]],
+    ['dropOld in the commit whose move left the copy: kept until a later commit', { d: { database: { server: 'hot', dropOld: true } }, a: { databaseServer: 'hot', oldDatabaseServer: 'main', oldDatabaseCommit: 'c0ffee1' } },
+      ['noop: the old copy of atomo_blog on main is kept: database.dropOld drops it from a commit after the move\'s (c0ffee1)']],
+    ['dropOld at a commit after the move: dropped', { d: { database: { server: 'hot', dropOld: true } }, a: { databaseServer: 'hot', oldDatabaseServer: 'main', oldDatabaseCommit: 'beef000' } }, [DROP]],
     ['dropOld without an old copy: nothing', { d: { database: { server: 'hot', dropOld: true } }, a: { databaseServer: 'hot' } }, ['noop: up to date']],
     ['moving again while an old copy is kept: refused, says what to do', { d: { database: { server: 'cold' } }, a: { databaseServer: 'hot', oldDatabaseServer: 'main' } },
       ['move_database: database move hot → cold refused: main still holds the old copy from the last move; set database.dropOld: true to drop it (after a backup), then move [refused]']],
     ['moving back with dropOld: the stale copy on the target is dropped first, then the move', { d: { database: { server: 'main', dropOld: true } }, a: { databaseServer: 'hot', oldDatabaseServer: 'main' } },
       ['drop_old_database: the old copy of atomo_blog on main is DROPPED after a backup (database.dropOld: true)',
         'move_database: database moves hot → main: instance stopped, fresh backup restored on main, DATABASE_URL switched, instance started again; database.dropOld: true drops the copy on hot at the next pass']],
+    ['a failed drop of the old copy waits for its backoff (each try takes a backup); the instance goes on', { d: { database: { server: 'hot', dropOld: true }, env: { A: '1' } }, a: { databaseServer: 'hot', oldDatabaseServer: 'main' }, pacing: { dropWaitMs: 4100 } },
+      ['update: changed: env', 'wait: drop of the old copy of atomo_blog on main failed; retried in 5 s']],
+    ['moving back while the drop of the stale copy waits: the move waits with it (one kept copy at a time)', { d: { database: { server: 'main', dropOld: true } }, a: { databaseServer: 'hot', oldDatabaseServer: 'main' }, pacing: { dropWaitMs: 900 } },
+      ['wait: drop of the old copy of atomo_blog on main failed; retried in 1 s']],
   ])('%s', (_name, o, want) => {
     expect(run(o)).toEqual(want);
   });
@@ -92,5 +102,37 @@ describe('plan: database moves', () => {
     const drop = planFleet({ desired: [desired({ database: { server: 'hot', dropOld: true } })], actual: [actual({ databaseServer: 'hot', oldDatabaseServer: 'main' })], driver: PROCESS_LAYOUT, instances: new Map([['blog', { running: true, specHash: '' }]]) });
     expect(formatPlanMarkdown(drop)).toContain(`| \`!\` | blog | **${DROP.replace('drop_old_database: ', '')} (needs care)** |`);
     expect(summary(drop)).toBe('Plan: 0 to create, 0 to start, 0 to update, 0 to stop, 0 to delete, 1 old database copy to drop.');
+  });
+
+  it('a refused move is not counted as a move: it is its own line, not bold, and the summary says it is refused', () => {
+    const actions = planFleet({
+      desired: [desired({ database: { server: 'cold' }, env: { A: '1' } })], actual: [actual({ databaseServer: 'hot', oldDatabaseServer: 'main' })],
+      driver: PROCESS_LAYOUT, instances: new Map([['blog', { running: true, specHash: '' }]]),
+    });
+    const refusal = 'database move hot → cold refused: main still holds the old copy from the last move; set database.dropOld: true to drop it (after a backup), then move';
+    expect(formatPlanText(actions).split('\n')).toEqual([expect.stringMatching(/^~ blog  changed: env/), `✗ blog  ${refusal}`]);
+    expect(formatPlanMarkdown(actions)).toContain(`| \`✗\` | blog | ${refusal} |`);
+    expect(formatPlanMarkdown(actions)).not.toContain(`**${refusal}`);
+    expect(summary(actions)).toBe('Plan: 0 to create, 0 to start, 1 to update, 0 to stop, 0 to delete, 1 database move refused.');
+  });
+});
+
+describe('pacing: the drop of an old copy', () => {
+  it('a failed drop waits for its backoff; another old server, or none, does not', () => {
+    const retries = new Backoff({ baseMs: 1000, capMs: 60_000, stallAfter: 3, stableMs: 10_000 });
+    const deps = { backoff: new Backoff(), retries, layout: PROCESS_LAYOUT, lastExit: new Map(), now: () => 10_000 };
+    const input = (old: string | null): PlanInput => ({
+      desired: [desired({ database: { server: 'hot', dropOld: true } })], actual: [actual({ databaseServer: 'hot', oldDatabaseServer: old })], invalid: [],
+      driver: PROCESS_LAYOUT, instances: new Map([['blog', { running: true, specHash: '' }]]),
+    });
+    expect(pacing(deps, input('main'), 'c0ffee1').get('blog')?.dropWaitMs).toBeUndefined();
+    retries.failedStart(dropKey('blog', 'main'), 9_000);
+    // Tried at 9 s, failed: the next try is due at 10 s, now.
+    expect(pacing(deps, input('main'), 'c0ffee1').get('blog')?.dropWaitMs).toBeUndefined();
+    // Failed again at 9.5 s: 2 s later.
+    retries.failedStart(dropKey('blog', 'main'), 9_500);
+    expect(pacing(deps, input('main'), 'c0ffee1').get('blog')?.dropWaitMs).toBe(1500);
+    expect(pacing(deps, input('cold'), 'c0ffee1').get('blog')?.dropWaitMs).toBeUndefined();
+    expect(pacing(deps, input(null), 'c0ffee1').get('blog')?.dropWaitMs).toBeUndefined();
   });
 });

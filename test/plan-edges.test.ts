@@ -173,7 +173,7 @@ describe('changedFields', () => {
     ['every update field', {}, {
       displayName: 'x', hostname: 'x.localhost', aliases: ['y.localhost'], runtime: { image: 'i' }, env: { A: '1' },
       secrets: { S: 'S' }, resources: { cpus: 1 }, edge: { maxBodyBytes: 1 }, backup: { schedule: '0 3 * * *', retention: 7 },
-      tenancy: { rls: true },
+      tenancy: { rls: true }, placement: { constraints: ['node.labels.tier==hot'] },
     }, [...UPDATE_FIELDS]],
   ])('%s', (_name, before, after, want) => {
     expect(changedFields(manifest('blog', before), manifest('blog', after))).toEqual(want);

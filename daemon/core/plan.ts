@@ -1,12 +1,12 @@
 // The plan: desired projects (git) vs actual projects (registry) → actions. Pure and deterministic.
-import type { Action, ActualProject, DesiredProject, Manifest, ObservedInstance, PlanInput, DriverLayout, RestoreRequest } from './types.ts';
+import type { Action, ActualProject, DesiredProject, Manifest, ObservedInstance, PlanInput, DriverLayout, Placement, RestoreRequest } from './types.ts';
 import { canonicalJson } from './canonical.ts';
 import { instancePort, instanceSpecHash } from './instance-spec.ts';
 import { databaseServerOf } from './servers.ts';
 
 /** Manifest fields whose change is an `update`, in the order they are listed. */
 export const UPDATE_FIELDS = [
-  'displayName', 'hostname', 'aliases', 'runtime', 'env', 'secrets', 'resources', 'edge', 'backup', 'tenancy',
+  'displayName', 'hostname', 'aliases', 'runtime', 'env', 'secrets', 'resources', 'edge', 'backup', 'tenancy', 'placement',
 ] as const satisfies readonly (keyof Manifest)[];
 
 const KIND_ORDER: Record<Action['kind'], number> = {
@@ -31,9 +31,17 @@ export function changedFields(before: Manifest, after: Manifest): string[] {
   return UPDATE_FIELDS.filter((f) => canonicalJson(before[f] ?? null) !== canonicalJson(after[f] ?? null));
 }
 
+/** A Swarm placement in one line, as the plan prints it: `node.labels.tier==hot, spread=node.labels.zone`, or `(any node)`. */
+export function describePlacement(p: Placement | undefined): string {
+  const parts = [...(p?.constraints ?? []).map((c) => c.replace(/ ?([=!]=) ?/, '$1')), ...(p?.preferences ?? []).map((x) => `spread=${x.spread}`)];
+  return parts.length ? parts.join(', ') : '(any node)';
+}
+
 function describeChanges(before: Manifest, after: Manifest, changes: string[]): string {
   const parts = changes.map((f) =>
-    f === 'hostname' ? `hostname ${before.hostname} → ${after.hostname}` : f,
+    f === 'hostname' ? `hostname ${before.hostname} → ${after.hostname}`
+      // Where the task may run (swarm): a plain line, the data stays where it is.
+      : f === 'placement' ? `placement: ${describePlacement(before.placement)} -> ${describePlacement(after.placement)}` : f,
   );
   return `changed: ${parts.join(', ')}`;
 }
@@ -85,6 +93,8 @@ function planInstance(a: ActualProject, t: Target, input: PlanInput, starting: b
   const pace = input.pacing?.get(id) ?? {};
   if (!inst?.running) {
     if (starting) return [];
+    // The engine places it once a node fits (swarm): starting it again would only fail the same way.
+    if (inst?.pending) return [{ kind: 'wait', id, on: 'placement', waitMs: 0, reason: inst.pending }];
     if (pace.waitMs !== undefined) {
       return [{ kind: 'wait', id, on: 'crash', waitMs: pace.waitMs, reason: `backoff: next start in ${Math.ceil(pace.waitMs / 1000)} s` }];
     }
@@ -196,7 +206,16 @@ function planDatabase(d: DesiredProject, a: ActualProject, input: PlanInput): Ac
   const old = a.oldDatabaseServer;
   const out: Action[] = [];
   const tail = '(database.dropOld: true)';
-  if (dropOld && old) out.push({ kind: 'drop_old_database', id, server: old, reason: `the old copy of atomo_${id} on ${old} is DROPPED after a backup ${tail}` });
+  // A failed drop waits for its backoff (each try takes a backup); a move waits with it: one kept copy at a time.
+  const dropWait = dropOld && old ? input.pacing?.get(id)?.dropWaitMs : undefined;
+  if (dropWait !== undefined) {
+    return [{ kind: 'wait', id, on: 'drop', waitMs: dropWait, reason: `drop of the old copy of atomo_${id} on ${old} failed; retried in ${Math.ceil(dropWait / 1000)} s` }];
+  }
+  // The copy is kept until a commit after the move's says dropOld (issue: "until dropOld: true in a later commit"):
+  // a commit that moves and says dropOld at once still leaves one commit's time to look at the moved data.
+  const keptByMove = dropOld && old && a.oldDatabaseCommit && a.oldDatabaseCommit === d.commit;
+  if (keptByMove) out.push({ kind: 'noop', id, reason: `the old copy of atomo_${id} on ${old} is kept: database.dropOld drops it from a commit after the move's (${d.commit.slice(0, 7)})` });
+  else if (dropOld && old) out.push({ kind: 'drop_old_database', id, server: old, reason: `the old copy of atomo_${id} on ${old} is DROPPED after a backup ${tail}` });
   // A preview between two commits: only the registry knows whether a move left a copy; shown when dropOld is new.
   if (dropOld && old === undefined && a.manifest.database?.dropOld !== true) {
     out.push({ kind: 'drop_old_database', id, server: null, reason: `the old copy of atomo_${id} a move left behind (if any) is DROPPED after a backup ${tail}` });

@@ -86,7 +86,13 @@ export interface FleetConfig {
   };
   docker?: { socketPath?: string; network: string };
   /** driver: swarm: the manager's Docker API, the swarm-scoped network tasks join, the healthcheck argv. */
-  swarm?: { socketPath?: string; network: string; healthcheck?: string[] };
+  swarm?: {
+    socketPath?: string; network: string; healthcheck?: string[];
+    /** The config-only network on every node that sets the address host-mode ports bind to (default fleet-swarm-bind). */
+    bindNetwork?: string;
+    /** What projects may put in placement (daemon/manifest/placement.ts); default nothing. */
+    placement?: { allowedLabels?: string[]; allowedAttributes?: string[] };
+  };
   git?: { url?: string; tokenSecret?: string; webhookSecret?: string };
   /**
    * Absolute secret references any project may name besides its own `<prefix>/<id>/...` (default none);
@@ -171,6 +177,8 @@ export interface ActualProject {
   databaseServer?: string;
   /** The server still holding the copy a move left behind; null: none; undefined: unknown. */
   oldDatabaseServer?: string | null;
+  /** The commit whose move left that copy: `dropOld` drops it only from a later commit. */
+  oldDatabaseCommit?: string | null;
 }
 
 /** Flux's `suspend`: who suspended a project's reconciliation, and when. */
@@ -184,6 +192,8 @@ export interface ObservedInstance {
   running: boolean;
   specHash: string;
   exitCode?: number | null;
+  /** Why the engine cannot place the instance now (see Instance.pending): the plan waits, no crash is counted. */
+  pending?: string;
 }
 
 /** The backoff's answer for one project, taken just before planning: what must wait, and how long. */
@@ -198,6 +208,8 @@ export interface Pacing {
   deleteWaitMs?: number;
   /** A database move failed and is retried after this many ms. */
   moveWaitMs?: number;
+  /** The drop of the copy a move left behind failed and is retried after this many ms. */
+  dropWaitMs?: number;
 }
 
 /** Everything one plan decides from: git, the registry, the instances and the pacing. Pure data. */
@@ -239,7 +251,7 @@ export type Action =
   | { kind: 'stop'; id: string; reason: string; removed: boolean }
   | { kind: 'delete'; id: string; reason: string; dropDatabase: boolean }
   /** Backoff: nothing is started (or deleted) this pass; not a state change. */
-  | { kind: 'wait'; id: string; reason: string; waitMs: number; on: 'crash' | 'replace' | 'delete' | 'move' }
+  | { kind: 'wait'; id: string; reason: string; waitMs: number; on: 'crash' | 'replace' | 'delete' | 'move' | 'drop' | 'placement' }
   /** Suspended by an operator: the pass leaves the project exactly as it is (the only action it gets). */
   | { kind: 'suspended'; id: string; reason: string; by: string; at: string }
   /**
@@ -319,6 +331,12 @@ export interface Instance {
   commit: string;
   /** Exit code of the last exit, when known. */
   exitCode?: number | null;
+  /**
+   * Set when the instance does not run because the engine cannot place it now (swarm: no node satisfies its
+   * placement, e.g. after losing the only matching node): what to do about it. Not an exit: the engine starts it
+   * once a node fits, the daemon waits instead of restarting it.
+   */
+  pending?: string;
   ref: string;
 }
 

@@ -5,11 +5,13 @@ import type { ProjectEvent } from '../registry/registry.ts';
 import { scrubText } from '../log.ts';
 import { ago } from './age.ts';
 import { Html, html, raw } from './html.ts';
-import { driftText, healthText, problemOf, shortCommit, stateText, type ProjectView } from './view.ts';
+import { databaseText, driftText, healthText, problemOf, shortCommit, stateText, type ProjectView } from './view.ts';
 
 export type DashboardProject = ProjectView & Pick<RegistryRow, 'displayName' | 'hostname' | 'aliases' | 'updatedAt'>
   /** Set while an operator keeps the project as it is (`fleet suspend`). */
-  & { suspended?: { by: string; at: string } | null };
+  & { suspended?: { by: string; at: string } | null }
+  /** The fleet.yaml Postgres server holding the database, and the one holding the copy a move left (if any). */
+  & { databaseServer?: string; oldDatabaseServer?: string | null };
 
 /** An event as the registry keeps it; the page does not need its id. */
 export type DashboardEvent = Omit<ProjectEvent, 'id'>;
@@ -181,6 +183,8 @@ export function renderProjectPage(d: ProjectPageData): string {
     ['observed commit', html`<code>${shortCommit(p.observedCommit)}</code>`],
     ['drift', driftText(p)],
     ['hostnames', hostLinks(p, d.links)],
+    // Only when it is not the default server, or a move left a copy behind.
+    ...(databaseText(p) ? [['database', databaseText(p)] as [string, string]] : []),
     ['last error', p.lastError ?? '-'],
     ['updated', html`<span title="${p.updatedAt}">${ago(p.updatedAt, d.now)}</span>`],
   ];

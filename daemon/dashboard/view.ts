@@ -2,6 +2,7 @@
 // definition for `fleet status` and the dashboard, so the two never disagree. Pure.
 import type { Condition, RegistryRow } from '../core/types.ts';
 import { ago } from './age.ts';
+import { DEFAULT_DATABASE_SERVER } from '../core/servers.ts';
 
 export type ProjectView = Pick<RegistryRow, 'id' | 'status' | 'desiredState' | 'lastHealth' | 'appliedCommit' | 'observedCommit' | 'conditions'>
   & { present: boolean; lastError: string | null };
@@ -44,4 +45,14 @@ export function problemOf(p: ProjectView): Condition | undefined {
 export function problemText(p: ProjectView): string {
   const c = problemOf(p);
   return c ? `${c.reason}: ${c.message}` : (p.lastError ?? '');
+}
+
+/**
+ * Where the database lives: `hot`, `hot (old copy kept on main)`; empty for the default server with no kept copy,
+ * so a fleet that never moved a database reads as before.
+ */
+export function databaseText(p: { databaseServer?: string; oldDatabaseServer?: string | null }): string {
+  const server = p.databaseServer ?? DEFAULT_DATABASE_SERVER;
+  if (server === DEFAULT_DATABASE_SERVER && !p.oldDatabaseServer) return '';
+  return p.oldDatabaseServer ? `${server} (old copy kept on ${p.oldDatabaseServer})` : server;
 }

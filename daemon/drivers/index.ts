@@ -44,8 +44,8 @@ function lazy(name: string, file: string, factory: string): DriverFactory {
 
 /** fleet.yaml's `swarm:` settings (passed as `swarm`), else the docker-style socketPath and network keys. */
 function swarmOptions(opts: DriverOptions): DriverOptions {
-  const swarm = (opts.swarm ?? {}) as { socketPath?: string; network?: string; healthcheck?: string[] };
-  return { ...opts, socketPath: swarm.socketPath ?? opts.socketPath, network: swarm.network, healthcheck: swarm.healthcheck };
+  const swarm = (opts.swarm ?? {}) as { socketPath?: string; network?: string; healthcheck?: string[]; bindNetwork?: string };
+  return { ...opts, socketPath: swarm.socketPath ?? opts.socketPath, network: swarm.network, healthcheck: swarm.healthcheck, bindNetwork: swarm.bindNetwork };
 }
 
 const loadSwarm = lazy('swarm', './swarm.ts', 'createSwarmDriver');

@@ -75,13 +75,23 @@ interface UpdatePolicy { Parallelism: number; Order: 'start-first'; FailureActio
 
 const MS = 1_000_000; // nanoseconds
 
+/**
+ * The project's service name. Swarm takes a DNS label component of at most 63 characters, ending in a letter or
+ * digit: `fleet-<id>` for every id that gives one (a service cannot be renamed, so these stay as they were), and
+ * for an id ending in `_` the id without them plus a hash of the whole id. No id contains `-`, so a hashed name
+ * never equals another project's plain one.
+ */
 export function serviceName(id: string): string {
-  return `fleet-${id}`;
+  if (!id.endsWith('_')) return `fleet-${id}`;
+  return `fleet-${id.replace(/_+$/, '')}-${createHash('sha256').update(id).digest('hex').slice(0, 16)}`;
 }
 
-/** One config object per project and schema content: configs are immutable, a new schema is a new one. */
+/**
+ * One config object per project and schema content: configs are immutable, a new schema is a new one. Swarm takes
+ * at most 64 characters: the digest part shrinks from 12 to 10 hex digits for the longest ids.
+ */
 export function schemaConfigName(id: string, digest: string): string {
-  return `fleet-schema-${id}-${digest.slice(0, 12)}`;
+  return `fleet-schema-${id}-${digest.slice(0, Math.min(12, 50 - id.length))}`;
 }
 
 export function schemaDigest(content: string | Buffer): string {

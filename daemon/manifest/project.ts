@@ -101,6 +101,8 @@ async function check(folder: string, file: string, source: ProjectSource, opts: 
   manifest.aliases.forEach((_, i) => { positions[`/aliases/${i}`] = at(`/aliases/${i}`); });
   for (const name of Object.keys(manifest.secrets)) positions[`/secrets/${name}`] = at(`/secrets/${name}`);
   if (manifest.database?.server !== undefined) positions['/database/server'] = at('/database/server');
+  manifest.placement?.constraints?.forEach((_, i) => { positions[`/placement/constraints/${i}`] = at(`/placement/constraints/${i}`); });
+  manifest.placement?.preferences?.forEach((_, i) => { positions[`/placement/preferences/${i}/spread`] = at(`/placement/preferences/${i}/spread`); });
 
   let schema: ProjectCheck['schema'] = null;
   const inFolder = schemaPathInFolder(manifest.schema);

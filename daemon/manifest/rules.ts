@@ -6,6 +6,7 @@ import { cleanPrefix, refProblem, secretRefAllowed } from '../secrets/refs.ts';
 import type { DesiredFleet, DesiredProject, FleetConfig, InvalidProject, Manifest, ValidationIssue } from '../core/types.ts';
 import { capIssues, type Position } from './parse.ts';
 import { databaseServers } from '../core/servers.ts';
+import { placementProblems } from './placement.ts';
 
 /** One project folder after its own checks: what the cross-project rules work on. */
 export interface ProjectCheck {
@@ -199,6 +200,8 @@ export function combineFleet(commit: string, checks: ProjectCheck[], fleet: Flee
     }
     for (const issue of secretScope(c, fleet)) push(c.folder, issue);
     for (const issue of serverScope(c, fleet)) push(c.folder, issue);
+    // Placement is fleet.yaml's to open (placement.ts): a project may not pin itself onto the manager or a node.
+    for (const p of placementProblems(c.manifest, fleet)) push(c.folder, { file: c.file, ...(c.positions[p.path] ?? { line: 1, column: 1 }), ...p });
   }
   const byFolder = new Map(checks.map((c) => [c.folder, c]));
   const conflict = (value: string, list: Claim[], rule: string) => {

@@ -18,7 +18,11 @@ export interface ServerDirectory {
   configure(fleet: Pick<FleetConfig, 'postgres'>): void;
 }
 
-export function createServerDirectory(o: { adminUrl: string; secrets: Pick<SecretStore, 'get'>; fleet?: Pick<FleetConfig, 'postgres'> | null }): ServerDirectory {
+/**
+ * `adminUrl` is the default server's: given, or found only when a step asks for main (a CLI resolves it from
+ * --postgres, the environment, the embedded cluster or postgres.admin, and a project on another server needs none).
+ */
+export function createServerDirectory(o: { adminUrl: string | (() => Promise<string>); secrets: Pick<SecretStore, 'get'>; fleet?: Pick<FleetConfig, 'postgres'> | null }): ServerDirectory {
   let servers: Record<string, DatabaseServer> = databaseServers(o.fleet ?? null);
   return {
     configure(fleet) {
@@ -31,7 +35,9 @@ export function createServerDirectory(o: { adminUrl: string; secrets: Pick<Secre
       }
       const instanceHost = s.instanceHost;
       // The default server is the daemon's own (started embedded, or given at start): never looked up again.
-      if (name === DEFAULT_DATABASE_SERVER) return { name, adminUrl: o.adminUrl, ...(instanceHost ? { instanceHost } : {}) };
+      if (name === DEFAULT_DATABASE_SERVER) {
+        return { name, adminUrl: typeof o.adminUrl === 'string' ? o.adminUrl : await o.adminUrl(), ...(instanceHost ? { instanceHost } : {}) };
+      }
       return { name, adminUrl: await o.secrets.get(s.admin), ...(instanceHost ? { instanceHost } : {}) };
     },
   };

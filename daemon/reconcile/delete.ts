@@ -58,7 +58,7 @@ async function attemptDelete(ctx: ReconcileContext, rec: ProjectRecord, d: Desir
     patch: {
       status: 'deleted', desiredState: 'stopped', upstream: null, lastHealth: null, conditions, manifest: d.manifest, observedCommit: ctx.commit, appliedCommit: ctx.commit,
       // Dropped: a project created again under this id is provisioned anew.
-      ...(detail.dropped ? { provisionedConnections: null, oldDatabaseServer: null } : {}),
+      ...(detail.dropped ? { provisionedConnections: null, oldDatabaseServer: null, oldDatabaseCommit: null } : {}),
     },
     events: [{ action: 'delete', actor: ctx.actor, commit: ctx.commit, detail }],
   };

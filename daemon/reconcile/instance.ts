@@ -143,6 +143,29 @@ export function waitStatus(ctx: Ctx, rec: ProjectRecord, waitMs: number): Step {
   };
 }
 
+/**
+ * The engine cannot place the instance (swarm: no node satisfies its placement): no crash and no restart, the
+ * project waits for a node. The gateway shows the maintenance page (the last upstream is on a node that is gone);
+ * one event when this starts, not one per pass.
+ */
+export function pendingStatus(ctx: Ctx, rec: ProjectRecord, message: string): Step {
+  const was = rec.conditions.find((c) => c.type === 'Ready');
+  const known = was && !was.status && was.reason === 'Unschedulable' && was.message === message;
+  const conditions: Omit<Condition, 'at'>[] = [
+    { type: 'Ready', status: false, reason: 'Unschedulable', message },
+    { type: 'Healthy', status: false, reason: 'NotRunning', message: 'no task runs: the engine cannot place it' },
+    { type: 'Stalled', status: false, reason: 'Unschedulable', message: '' },
+  ];
+  return {
+    patch: {
+      lastHealth: { ok: false, error: 'not placed', at: new Date(ctx.deps.now()).toISOString() },
+      lastError: message,
+      conditions: conditions.reduce((cs, c) => withCondition(cs, c), rec.conditions),
+    },
+    events: known ? [] : [{ action: 'error', actor: 'fleet-daemon', commit: ctx.commit, detail: { code: 'UNSCHEDULABLE', message } }],
+  };
+}
+
 /** The backoff key of a project's replacements: their pacing is not the crash pacing of the running instance. */
 export const replaceKey = (id: string) => `replace:${id}`;
 

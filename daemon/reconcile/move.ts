@@ -16,7 +16,7 @@
 // `database_move_failed` and retries with backoff. A daemon killed before 6 leaves the registry on the source: the
 // next pass plans the move again (a move replaces the pass's start), and the target's leftovers are replaced.
 import { basename } from 'node:path';
-import { FleetError, describe } from '../core/errors.ts';
+import { FleetError, describe, isFleetError } from '../core/errors.ts';
 import type { Target } from '../core/plan.ts';
 import type { Action, Instance } from '../core/types.ts';
 import { backupFolder } from '../backup/layout.ts';
@@ -35,7 +35,7 @@ export const moveKey = (id: string, to: string) => `move:${id}:${to}`;
 
 export type MoveOutcome =
   | { ok: true; patch: Partial<ProjectRecord>; started: Instance | null; startError?: unknown }
-  | { ok: false; error: unknown; event: NewEvent; started: Instance | null };
+  | { ok: false; error: unknown; events: NewEvent[]; started: Instance | null };
 
 /** The admin URL of the server a project's database lives on (the registry's `database_server`). */
 export async function serverOfRecord(ctx: ReconcileContext, rec: ProjectRecord): Promise<ResolvedServer> {
@@ -72,7 +72,7 @@ export async function moveDatabase(ctx: ReconcileContext, rec: ProjectRecord, a:
     restoreSecret = sourceUrl;
     await deps.secrets.put(rec.databaseUrlRef, targetUrl);
     // 6. Recorded before the instance starts on the target (see the top of this file).
-    const patch: Partial<ProjectRecord> = { databaseServer: a.to, oldDatabaseServer: a.from };
+    const patch: Partial<ProjectRecord> = { databaseServer: a.to, oldDatabaseServer: a.from, oldDatabaseCommit: ctx.commit };
     await deps.registry.updateWithEvents(rec.id, patch, [{
       action: 'database_moved', actor: ctx.actor, commit: ctx.commit,
       detail: { ...detail, backup: basename(dump), entries: restored.entries, kept: `${db.database} on ${a.from}` },
@@ -99,7 +99,9 @@ export async function moveDatabase(ctx: ReconcileContext, rec: ProjectRecord, a:
       extra = `; the instance did not start again: ${describe(again)}`;
     }
     const error = new FleetError('PROVISION', `${message}${extra}`, { project: rec.id, cause: err });
-    return { ok: false, error, started, event: { action: 'database_move_failed', actor: ctx.actor, commit: ctx.commit, detail: { ...detail, message: error.message } } };
+    // Recorded once while it fails the same way (the Reconciling condition holds it between tries).
+    const events: NewEvent[] = sameFailure(rec, error) ? [] : [{ action: 'database_move_failed', actor: ctx.actor, commit: ctx.commit, detail: { ...detail, message: error.message } }];
+    return { ok: false, error, started, events };
   }
 }
 
@@ -110,24 +112,58 @@ async function startAgain(ctx: ReconcileContext, rec: ProjectRecord, target: Tar
   return startInstance(ctx, rec, target.manifest, specHashOf(ctx.deps, rec, target.manifest, target.schemaDigest));
 }
 
+/** The backoff key of a failed drop of an old copy: each try takes a fresh backup first, so tries are paced. */
+export const dropKey = (id: string, server: string) => `drop-old:${id}:${server}`;
+
+export type DropOutcome = { ok: true; step: Step } | { ok: false; error: FleetError; events: NewEvent[] };
+
 /**
  * The copy a move left on the old server, dropped after a fresh backup (kind `pre-delete`: a failed backup keeps
- * it). Never the server the project lives on, whatever the plan says.
+ * it). Never the server the project lives on, whatever the plan says. A failure is retried with backoff and
+ * recorded once (`database_old_drop_failed`) while it fails the same way, not at every try.
  */
-export async function dropOldDatabase(ctx: ReconcileContext, rec: ProjectRecord, a: DropOldAction): Promise<Step> {
-  const { deps } = ctx;
+export async function dropOldDatabase(ctx: ReconcileContext, rec: ProjectRecord, a: DropOldAction): Promise<DropOutcome> {
   const server = a.server ?? rec.oldDatabaseServer;
-  if (!server) return { patch: {}, events: [] };
+  if (!server) return { ok: true, step: { patch: {}, events: [] } };
   const db = databaseNames(rec.id);
   if (server === (rec.databaseServer ?? 'main')) {
     throw new FleetError('DELETE_GUARD', `refusing to drop ${db.database} on ${server}: the project's database lives there; nothing was changed`, { project: rec.id });
   }
+  try {
+    const step = await dropOld(ctx, rec, a, server);
+    ctx.deps.retries.forget(dropKey(rec.id, server));
+    return { ok: true, step };
+  } catch (err) {
+    ctx.deps.retries.failedStart(dropKey(rec.id, server), ctx.deps.now());
+    const error = new FleetError(isFleetError(err) ? err.code : 'PROVISION', `dropping the old copy of ${db.database} on ${server} failed, it is kept and retried with backoff: ${describe(err)}`, { project: rec.id, cause: err });
+    ctx.log.warn({ server, err: { message: describe(err) } }, 'dropping the old copy of the database failed');
+    return {
+      ok: false, error, events: sameFailure(rec, error) ? [] : [{
+        action: 'database_old_drop_failed', actor: ctx.actor, commit: ctx.commit, detail: { reason: a.reason, server, message: error.message },
+      }],
+    };
+  }
+}
+
+async function dropOld(ctx: ReconcileContext, rec: ProjectRecord, a: DropOldAction, server: string): Promise<Step> {
+  const { deps } = ctx;
+  const db = databaseNames(rec.id);
   const s = await deps.servers.get(server);
-  const backup = await backupDatabase(s.adminUrl, db, backupFolder(deps.backupDir, rec.id), { kind: 'pre-delete', commit: rec.appliedCommit });
+  // A try that dropped the database but not its role (killed, or DROP ROLE refused) has nothing left to back up.
+  const present = await withAdmin(s.adminUrl, rec.id, async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [db.database])).rows.length > 0,
+    { code: 'PROVISION', doing: `reach Postgres server ${server} for` });
+  const backup = present ? await backupDatabase(s.adminUrl, db, backupFolder(deps.backupDir, rec.id), { kind: 'pre-delete', commit: rec.appliedCommit }) : null;
   await dropDatabase(s.adminUrl, db);
-  ctx.log.info({ server, backup: basename(backup) }, 'old copy of the database dropped');
+  ctx.log.info({ server, backup: backup && basename(backup) }, 'old copy of the database dropped');
   return {
-    patch: { oldDatabaseServer: null },
-    events: [{ action: 'database_old_dropped', actor: ctx.actor, commit: ctx.commit, detail: { reason: a.reason, server, dropped: db.database, backup: basename(backup) } }],
+    patch: { oldDatabaseServer: null, oldDatabaseCommit: null },
+    events: [{ action: 'database_old_dropped', actor: ctx.actor, commit: ctx.commit, detail: { reason: a.reason, server, dropped: db.database, backup: backup ? basename(backup) : null } }],
   };
 }
+
+/** The failure the project's Reconciling condition already records (the reconciler's own event dedupe, failureStep). */
+function sameFailure(rec: ProjectRecord, err: FleetError): boolean {
+  const prev = rec.conditions.find((c) => c.type === 'Reconciling');
+  return prev?.status === false && prev.reason === err.code && prev.message === err.message;
+}
+

@@ -4,7 +4,7 @@ import type { Backoff } from '../core/backoff.ts';
 import { replaceKey } from './instance.ts';
 import { targetSpecHash, type Target } from '../core/plan.ts';
 import { deleteKey } from './delete.ts';
-import { moveKey } from './move.ts';
+import { dropKey, moveKey } from './move.ts';
 import { databaseServerOf } from '../core/servers.ts';
 import type { ActualProject, DesiredProject, Instance, ObservedInstance, Pacing, PlanInput, DriverLayout } from '../core/types.ts';
 
@@ -18,7 +18,7 @@ interface PacingDeps {
 
 export function observedInstances(deps: Pick<PacingDeps, 'lastExit'>, instances: Map<string, Instance>): Map<string, ObservedInstance> {
   const out = new Map<string, ObservedInstance>();
-  for (const [id, i] of instances) out.set(id, { running: i.running, specHash: i.specHash, exitCode: i.exitCode ?? deps.lastExit.get(id) });
+  for (const [id, i] of instances) out.set(id, { running: i.running, specHash: i.specHash, exitCode: i.exitCode ?? deps.lastExit.get(id), ...(i.pending ? { pending: i.pending } : {}) });
   for (const [id, code] of deps.lastExit) if (!out.has(id)) out.set(id, { running: false, specHash: '', exitCode: code });
   return out;
 }
@@ -53,6 +53,11 @@ export function pacing(deps: PacingDeps, input: PlanInput, commit: string): Map<
       const decision = deps.retries.decide(moveKey(a.id, databaseServerOf(d.manifest)), undefined, now);
       if (!decision.start) p.moveWaitMs = decision.waitMs;
     }
+    // A failed drop of the copy a move left waits too: each try takes a fresh backup first.
+    if (d && !bad.has(a.id) && d.manifest.database?.dropOld && a.oldDatabaseServer) {
+      const decision = deps.retries.decide(dropKey(a.id, a.oldDatabaseServer), undefined, now);
+      if (!decision.start) p.dropWaitMs = decision.waitMs;
+    }
     const t = targetOf(d, a, bad.has(a.id));
     if (t && input.instances) {
       const hash = targetSpecHash(a, t, deps.layout)!;
@@ -61,7 +66,8 @@ export function pacing(deps: PacingDeps, input: PlanInput, commit: string): Map<
       deps.backoff.forSpec(replaceKey(a.id), hash);
       const inst = input.instances.get(a.id);
       const wasDown = !a.present || a.desiredState === 'stopped';
-      if (!inst?.running && !wasDown) {
+      // An instance the engine cannot place is waited for, not paced: it did not exit.
+      if (!inst?.running && !wasDown && !inst?.pending) {
         // Not running but should: an exit with code 0 is the schema watcher's restart signal, anything else a crash.
         const decision = deps.backoff.decide(a.id, inst?.exitCode, now);
         if (!decision.start) p.waitMs = decision.waitMs;

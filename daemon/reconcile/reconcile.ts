@@ -11,7 +11,7 @@ import { Registry, lastManifest, toActual, withCondition, type NewEvent, type Pr
 import { databaseNames } from '../provision/database.ts';
 import { materializeSchema, secretRefsOf } from '../provision/project.ts';
 import {
-  downStatus, driverUnreachable, instanceStatus, keepServing, replaceInstance, specHashOf, startInstance,
+  downStatus, driverUnreachable, instanceStatus, keepServing, pendingStatus, replaceInstance, specHashOf, startInstance,
   stopInstance, waitStatus, type InstanceDeps, type Step,
 } from './instance.ts';
 import { deleteProject } from './delete.ts';
@@ -346,8 +346,10 @@ const HANDLERS: { [K in Action['kind']]: Handler<K> } = {
   wait: async (x, a) => {
     const { ctx, w } = x;
     if (a.on === 'crash') apply(w, waitStatus(ctx, w.rec!, a.waitMs));
+    else if (a.on === 'placement') apply(w, pendingStatus(ctx, w.rec!, a.reason));
     else if (a.on === 'replace' && ctx.instances?.get(w.rec!.id)) apply(w, await keepServing(ctx, w.rec!, ctx.instances.get(w.rec!.id)!, null, []));
-    w.statusDone = a.on !== 'delete';
+    // A failed drop of an old copy keeps its Reconciling condition while it waits, unless an instance started.
+    w.statusDone = a.on !== 'delete' && !(a.on === 'drop' && w.started);
   },
   restore: async (x, a) => {
     const { ctx, w, target } = x;
@@ -380,14 +382,22 @@ const HANDLERS: { [K in Action['kind']]: Handler<K> } = {
     const moved = await moveDatabase(ctx, w.rec!, a, target);
     if (moved.started) w.started = moved.started;
     if (!moved.ok) {
-      w.events.push(moved.event);
+      w.events.push(...moved.events);
       throw moved.error;
     }
     // Already written (before the instance started on the new server); kept in the pass's row too.
     apply(w, { patch: moved.patch, events: [] });
     if (moved.startError) throw moved.startError;
   },
-  drop_old_database: async (x, a) => { apply(x.w, await dropOldDatabase(x.ctx, x.w.rec!, a)); },
+  // A failure keeps the copy; it is retried with backoff, and its Reconciling condition stays until then.
+  drop_old_database: async (x, a) => {
+    const dropped = await dropOldDatabase(x.ctx, x.w.rec!, a);
+    if (!dropped.ok) {
+      x.w.events.push(...dropped.events);
+      throw dropped.error;
+    }
+    apply(x.w, dropped.step);
+  },
   suspended: async () => {},
   noop: async () => {},
 };

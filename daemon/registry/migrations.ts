@@ -74,7 +74,9 @@ export const migrations: string[] = [
    );
    CREATE UNIQUE INDEX project_requests_open ON project_requests (project_id, kind) WHERE done_at IS NULL`,
   // Which fleet.yaml Postgres server holds the project's database (NULL: the default server, main, as for every row
-  // from before servers existed), and which one still holds the copy a move left behind (NULL: none).
+  // from before servers existed), which one still holds the copy a move left behind (NULL: none), and the commit
+  // whose move left it (`dropOld` drops it only from a later commit).
   `ALTER TABLE projects ADD COLUMN database_server TEXT;
-   ALTER TABLE projects ADD COLUMN old_database_server TEXT`,
+   ALTER TABLE projects ADD COLUMN old_database_server TEXT;
+   ALTER TABLE projects ADD COLUMN old_database_commit TEXT`,
 ];

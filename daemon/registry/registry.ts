@@ -31,6 +31,8 @@ export interface ProjectRecord extends RegistryRow {
   databaseServer?: string;
   /** The server still holding the copy a move left behind; null: none. Always set when read. */
   oldDatabaseServer?: string | null;
+  /** The commit whose move left that copy (null: none, or a row from before it was kept). */
+  oldDatabaseCommit?: string | null;
   createdAt: string;
   /** The row version (Postgres xmin) this record was read at: a write by anyone changes it. */
   version?: string;
@@ -77,7 +79,7 @@ const columns: Record<string, string> = {
   specHash: 'spec_hash', secretsVersion: 'secrets_version', restarts: 'restarts', lastHealth: 'last_health',
   conditions: 'conditions', lastError: 'last_error', provisionedConnections: 'provisioned_connections',
   restartGeneration: 'restart_generation', restartRequestedBy: 'restart_requested_by', suspended: 'suspended',
-  databaseServer: 'database_server', oldDatabaseServer: 'old_database_server',
+  databaseServer: 'database_server', oldDatabaseServer: 'old_database_server', oldDatabaseCommit: 'old_database_commit',
 };
 const jsonColumns = new Set(['schema_ref', 'env', 'secret_refs', 'manifest', 'last_health', 'conditions', 'suspended']);
 
@@ -94,7 +96,7 @@ function toRecord(r: Record<string, any>): ProjectRecord {
     secretsVersion: r.secrets_version, restarts: r.restarts, lastError: r.last_error,
     provisionedConnections: r.provisioned_connections ?? null,
     restartGeneration: r.restart_generation ?? 0, restartRequestedBy: r.restart_requested_by ?? null, suspended: r.suspended ?? null,
-    databaseServer: r.database_server ?? DEFAULT_DATABASE_SERVER, oldDatabaseServer: r.old_database_server ?? null,
+    databaseServer: r.database_server ?? DEFAULT_DATABASE_SERVER, oldDatabaseServer: r.old_database_server ?? null, oldDatabaseCommit: r.old_database_commit ?? null,
     createdAt: r.created_at?.toISOString?.() ?? String(r.created_at),
     ...(r.xmin !== undefined ? { version: String(r.xmin) } : {}),
   };
@@ -480,5 +482,6 @@ export function toActual(rec: ProjectRecord): ActualProject {
     provisioned: rec.provisionedConnections,
     restartGeneration: rec.restartGeneration, restartRequestedBy: rec.restartRequestedBy, suspended: rec.suspended,
     databaseServer: rec.databaseServer ?? DEFAULT_DATABASE_SERVER, oldDatabaseServer: rec.oldDatabaseServer ?? null,
+    oldDatabaseCommit: rec.oldDatabaseCommit ?? null,
   };
 }

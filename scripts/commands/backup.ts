@@ -16,6 +16,7 @@ import { createSecretStore } from '../../daemon/secrets/index.ts';
 import type { Progress } from '../../daemon/backup/archive.ts';
 import type { BackupInfo } from '../../daemon/backup/layout.ts';
 import { backupRegistry, takeBackup } from '../../daemon/backup/take.ts';
+import { projectServer } from '../project-server.ts';
 
 export interface CliContext {
   env: FleetEnv;
@@ -40,7 +41,7 @@ export async function openRegistry(ctx: CliContext, flag: unknown): Promise<Regi
   return new Registry(url, createLogger({ level: 'silent' }));
 }
 
-/** The admin URL pg_dump uses: --postgres, FLEET_POSTGRES_URL, the embedded cluster's, or fleet.yaml's secret reference. */
+/** The default server's (main) admin URL: --postgres, FLEET_POSTGRES_URL, the embedded cluster's, or fleet.yaml's secret reference. */
 async function adminUrlFor(ctx: CliContext, flag: unknown): Promise<string> {
   if (typeof flag === 'string') return flag;
   if (ctx.env.postgresUrl) return ctx.env.postgresUrl;
@@ -101,7 +102,11 @@ const command: Command = {
       if (values.registry) {
         info = await backupRegistry({ registryUrl: registry.url, backupDir: ctx.backupDir, kind: 'manual', onProgress: progressPrinter('the registry') });
       } else {
-        const adminUrl = await adminUrlFor(ctx, values.postgres);
+        // pg_dump runs against the server the project's database lives on (a moved one: fleet.yaml's reference).
+        const { adminUrl } = await projectServer({
+          registry, project: id, fleet: ctx.fleet, main: () => adminUrlFor(ctx, values.postgres),
+          secrets: () => createSecretStore(ctx.fleet!.secretStore, { stateDir: ctx.stateDir, log: createLogger({ level: 'silent' }) }),
+        });
         info = await takeBackup({
           adminUrl, backupDir: ctx.backupDir, project: id, kind: 'manual', registry, actor: userInfo().username, onProgress: progressPrinter(id),
         });

@@ -19,6 +19,7 @@ import { createSecretStore } from '../../daemon/secrets/index.ts';
 import { generatePassword, generateSecret } from '../../daemon/secrets/generate.ts';
 import type { FleetConfig, SecretStore } from '../../daemon/core/types.ts';
 import { adminUrlFor, setRolePassword } from '../role-password.ts';
+import { projectServer } from '../project-server.ts';
 
 export async function rotateSecret(o: {
   registry: Registry; secrets: SecretStore; project: string; name: string; value?: string | (() => Promise<string>); actor: string;
@@ -127,7 +128,9 @@ const command: Command = {
           : `set ${name} of ${project} (${r.ref}); secrets version ${r.version}: the daemon restarts ${project} on its next pass`);
         return 0;
       }
-      const adminUrl = () => adminUrlFor({ flag: values.postgres as string | undefined, env, fleet, secrets, stateDir });
+      // The role's password changes on the server the project's database lives on (--postgres is main's).
+      const main = () => adminUrlFor({ flag: values.postgres as string | undefined, env, fleet, secrets, stateDir });
+      const adminUrl = async () => (await projectServer({ registry, project, fleet, secrets: () => secrets, main })).adminUrl;
       const r = await rotateSecret({ registry, secrets, project, name, value: readStdin, actor, adminUrl });
       console.log(`rotated ${name} of ${project} (${r.ref}); secrets version ${r.version}: the daemon restarts ${project} on its next pass`);
       return 0;

@@ -4,19 +4,27 @@ import { readEnv } from '../../daemon/config/env.ts';
 import { createLogger } from '../../daemon/log.ts';
 import { FleetError } from '../../daemon/core/errors.ts';
 import { registryUrlFor, stateDirFor } from '../../daemon/postgres/resolve.ts';
-import { driftText, healthText, problemText, stateText } from '../../daemon/dashboard/view.ts';
+import { databaseText, driftText, healthText, problemText, stateText } from '../../daemon/dashboard/view.ts';
 import { daemonState } from '../daemon-state.ts';
 import { Registry, type ProjectRecord } from '../../daemon/registry/registry.ts';
 
 const short = (c: string | null) => (c ? c.slice(0, 7) : '-');
 
-export function statusLine(p: ProjectRecord, now = new Date()): string[] {
+/** A DATABASE column only when some project's database is not plainly on the default server. */
+const withDatabase = (all: ProjectRecord[]) => all.some((p) => databaseText(p) !== '');
+
+export function statusHeader(all: ProjectRecord[]): string[] {
+  return ['ID', 'STATE', 'HEALTH', 'APPLIED', 'DRIFT', 'SUSPENDED', ...(withDatabase(all) ? ['DATABASE'] : []), 'LAST ERROR'];
+}
+
+/** One row; `all` (the rows of the table) decides whether it has a DATABASE cell (the server, and a kept old copy). */
+export function statusLine(p: ProjectRecord, now = new Date(), all: ProjectRecord[] = [p]): string[] {
   const health = healthText(p, now);
   // One reading of a row for status and the dashboard (daemon/dashboard/view.ts): state, drift, the problem.
   const [state, drift, problem] = [stateText(p), driftText(p), problemText(p)];
   // Suspended (fleet suspend): the daemon leaves the project as it is, so drift and health may stay as they are.
   const suspended = p.suspended ? `by ${p.suspended.by} at ${p.suspended.at.replace(/\.\d+Z$/, 'Z')}` : '-';
-  return [p.id, state, health, short(p.appliedCommit), drift, suspended, problem];
+  return [p.id, state, health, short(p.appliedCommit), drift, suspended, ...(withDatabase(all) ? [databaseText(p) || 'main'] : []), problem];
 }
 
 export function renderTable(rows: string[][]): string {
@@ -25,7 +33,7 @@ export function renderTable(rows: string[][]): string {
 }
 
 const command: Command = {
-  summary: 'Print the fleet: id, state, health, applied commit, drift (desired commit ≠ applied), who suspended it (if anyone) and last error.',
+  summary: 'Print the fleet: id, state, health, applied commit, drift (desired commit ≠ applied), who suspended it (if anyone), the database server (when not main) and last error.',
   usage: 'fleet status [--registry URL] [--state-dir DIR] [--format text|json]',
   options: { registry: { type: 'string' }, 'state-dir': { type: 'string' }, format: { type: 'string', default: 'text' } },
   async run({ values, repo }) {
@@ -47,9 +55,8 @@ const command: Command = {
         if (!daemon.running) console.error(daemon.line);
         return 0;
       }
-      const header = ['ID', 'STATE', 'HEALTH', 'APPLIED', 'DRIFT', 'SUSPENDED', 'LAST ERROR'];
       const now = new Date();
-      console.log(projects.length ? renderTable([header, ...projects.map((p) => statusLine(p, now))]) : 'no projects registered yet');
+      console.log(projects.length ? renderTable([statusHeader(projects), ...projects.map((p) => statusLine(p, now, projects))]) : 'no projects registered yet');
       const source = await registry.getState<{ ok: boolean; message?: string; commit?: string; at?: string }>('source');
       if (source && !source.ok) {
         console.log(`\nSourceUnavailable since ${source.at ?? '?'}: converging on ${short(source.commit ?? null)}: ${source.message ?? ''}`);
