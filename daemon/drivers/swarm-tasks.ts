@@ -75,7 +75,7 @@ export function toInstance(svc: Service, task: Task | undefined, tasks: Task[], 
   // Not running: the exit code of the newest task when it ended on its own (not shut down by the swarm).
   const last = tasks.filter((t) => t.ServiceID === svc.ID).sort(byCreated).at(-1);
   const ended = last && (last.Status.State === 'failed' || last.Status.State === 'complete');
-  return { ...base, running: false, upstream: '', exitCode: ended ? last.Status.ContainerStatus?.ExitCode ?? null : null, ref: svc.ID };
+  return { ...base, running: false, upstream: '', exitCode: ended ? exitCodeOf(last) : null, ref: svc.ID };
 }
 
 /**
@@ -88,4 +88,52 @@ export function taskFailure(tasks: Task[], specHash: string): { blocked?: string
   // A task the rollback shut down keeps the error that ended it (e.g. "dockerexec: unhealthy container").
   const failed = mine.find((t) => t.Status.State !== 'pending' && t.Status.Err);
   return { blocked, error: failed?.Status.Err };
+}
+
+/** Swarm's states of a task that ended on its own: its container exited (or could not start). Not a shutdown. */
+const ENDED = new Set(['failed', 'complete', 'rejected']);
+
+export function hasEnded(t: Task): boolean {
+  return ENDED.has(t.Status.State);
+}
+
+/** Tasks Swarm wants running whose container has not ended: the ones whose end is an exit of their project. */
+export function liveTasks(tasks: Task[]): Set<string> {
+  return new Set(tasks.filter((t) => t.DesiredState === 'running' && !hasEnded(t)).map((t) => t.ID));
+}
+
+/** The exit code of an ended task: its container's, else the one in Swarm's error ("task: non-zero exit (137)"). */
+export function exitCodeOf(t: Task): number | null {
+  if (t.Status.State === 'rejected') return null;
+  if (typeof t.Status.ContainerStatus?.ExitCode === 'number') return t.Status.ContainerStatus.ExitCode;
+  const m = /non-zero exit \((\d+)\)/.exec(t.Status.Err ?? '');
+  return m ? Number(m[1]) : t.Status.State === 'complete' ? 0 : null;
+}
+
+/** An exit to report: the project's task ended on its own, and Swarm starts another one (restart policy `any`). */
+export interface TaskExit {
+  serviceId: string;
+  project: string;
+  taskId: string;
+  exitCode: number | null;
+}
+
+/**
+ * The tasks in `live` (Swarm wanted them running when last seen) that have ended since, as exits of their projects.
+ * A task Swarm had already replaced (its node was lost; it reports back later) is not in `live`. Only a task of the
+ * spec its service runs now, while no update or rollback is under way and the service should run: a task of a
+ * deploy that failed is that deploy's story (`start` reports it), a scale to 0 is a stop.
+ */
+export function newExits(svcs: Service[], tasks: Task[], live: ReadonlySet<string>): TaskExit[] {
+  const out: TaskExit[] = [];
+  for (const s of svcs) {
+    const settled = !/^(updating|rollback_started|paused|rollback_paused)$/.test(s.UpdateStatus?.State ?? '');
+    if (!settled || (s.Spec.Mode?.Replicated?.Replicas ?? 0) === 0) continue;
+    const hash = s.Spec.Labels?.[LABEL_SPEC_HASH];
+    const ended = tasks.filter((t) => t.ServiceID === s.ID && hasEnded(t) && live.has(t.ID) && t.Spec?.ContainerSpec?.Labels?.[LABEL_SPEC_HASH] === hash);
+    for (const t of ended.sort(byCreated)) {
+      out.push({ serviceId: s.ID, project: s.Spec.Labels?.[LABEL_PROJECT] ?? '', taskId: t.ID, exitCode: exitCodeOf(t) });
+    }
+  }
+  return out;
 }

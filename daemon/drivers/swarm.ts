@@ -13,13 +13,17 @@ import {
   DEFAULT_HEALTH, DEFAULT_HEALTHCHECK, DEFAULT_SWARM_NETWORK, LABEL_SCHEMA_DIGEST, placementHint, renderService,
   schemaConfigName, schemaDigest, serviceName, type HealthTimings, type ServiceSpecBody,
 } from './swarm-spec.ts';
-import { currentTask, newestUp, taskFailure, toInstance, type Service, type Task } from './swarm-tasks.ts';
+import { serviceLogLines } from './swarm-logs.ts';
+import { DEFAULT_BIND_NETWORK, ensureSwarmNetworks } from './swarm-network.ts';
+import { currentTask, hasEnded, liveTasks, newExits, newestUp, taskFailure, toInstance, type Service, type Task } from './swarm-tasks.ts';
 
 export interface SwarmDriverOptions {
   /** A swarm manager's Docker API socket. Default `/var/run/docker.sock`. */
   socketPath?: string;
   /** Swarm-scoped network the tasks join; created (bridge, swarm scope) when missing. Default `fleet-swarm`. */
   network?: string;
+  /** The config-only network on every node setting the address task ports bind to. Default `fleet-swarm-bind`. */
+  bindNetwork?: string;
   /** The healthcheck argv run inside the image (default: bash probing GET /ready). */
   healthcheck?: string[];
   health?: Partial<HealthTimings>;
@@ -33,6 +37,13 @@ export interface SwarmDriverOptions {
 const MANAGED = `${LABEL_MANAGED}=true`;
 const POLL_MS = 300;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Why no task runs when the scheduler finds no node, and what to do about it. */
+function unplaceable(id: string, constraints: string[], blocked: string): string {
+  return `no swarm node satisfies the placement of project ${id} (${constraints.join(', ') || 'no constraints'}): ${blocked}; ${placementHint(constraints)} or change placement in projects/${id}/project.yaml`;
+}
+
+const constraintsOf = (s: Service) => ((s.Spec.TaskTemplate as { Placement?: { Constraints?: string[] } } | undefined)?.Placement?.Constraints ?? []);
 
 export function createSwarmDriver(opts: SwarmDriverOptions): Driver {
   const socketPath = opts.socketPath ?? '/var/run/docker.sock';
@@ -49,6 +60,15 @@ export function createSwarmDriver(opts: SwarmDriverOptions): Driver {
    * stops the old task; `list` reports it from then on (a hint only: after a daemon restart Swarm's states decide).
    */
   const promoted = new Map<string, string>();
+  /**
+   * Exits, read from the task list `list` makes anyway (no engine call of their own): the tasks Swarm wanted
+   * running when last seen, the exit each service's instance last had until the daemon starts it again, and who
+   * hears of them. The first `list` only learns what runs (a daemon start is no crash; the docker driver's events
+   * start now too).
+   */
+  let live = new Set<string>();
+  const exited = new Map<string, number | null>();
+  const exitListeners: ((id: string, code: number | null) => void)[] = [];
 
   /** Every engine call goes through here: an unreachable API and engine failures become FleetErrors. */
   const api = engineApi('swarm', socketPath);
@@ -60,11 +80,8 @@ export function createSwarmDriver(opts: SwarmDriverOptions): Driver {
     if (!swarm) {
       throw new FleetError('DRIVER', `the Docker engine at ${socketPath} is not a swarm manager: run \`docker swarm init\` on it, or point swarm.socketPath in fleet.yaml at a manager`, { project });
     }
-    const net = docker.getNetwork(network);
-    if (!(await api('inspect network', () => net.inspect().then(() => true, ifStatus(404, false)), project))) {
-      log.info({ network }, 'creating swarm-scoped network');
-      await api('create network', () => docker.createNetwork({ Name: network, Driver: 'bridge', Scope: 'swarm', Labels: { [LABEL_MANAGED]: 'true' } } as Docker.NetworkCreateOptions).catch(ifStatus(409, null)), project);
-    }
+    // Task ports bind to their node's own address only (swarm-network.ts), never to every interface.
+    await ensureSwarmNetworks(docker, api, { network, bindNetwork: opts.bindNetwork || DEFAULT_BIND_NETWORK, project, log });
     prepared = true;
   }
 
@@ -123,10 +140,14 @@ export function createSwarmDriver(opts: SwarmDriverOptions): Driver {
     const constraints = spec.placement?.constraints ?? [];
     let failure: string | null = null;
     let rollbackReason: string | undefined;
+    let endedBefore: Set<string> | undefined;
     while (Date.now() < deadline) {
       const svc = await inspect(svcId);
       if (!svc) throw new FleetError('DRIVER', `swarm: service ${serviceName(spec.id)} disappeared while starting; it is created again next pass`, { project: spec.id });
       const tasks = await tasksOf(svc.ID);
+      // A start's own failures are its error, not exits for `onExit`.
+      for (const t of tasks) if (hasEnded(t)) live.delete(t.ID);
+      const earlier = (endedBefore ??= new Set(tasks.filter(hasEnded).map((t) => t.ID)));
       const status = svc.UpdateStatus;
       const ours = before !== undefined && status?.StartedAt !== undefined && status.StartedAt !== before;
       const state = ours ? status!.State : undefined;
@@ -134,7 +155,7 @@ export function createSwarmDriver(opts: SwarmDriverOptions): Driver {
       failure = error ?? failure;
       if (blocked) {
         if (before !== undefined && !state?.startsWith('rollback')) await update(svc, svc.Spec, { rollback: 'previous' }, spec.id).catch(() => {});
-        throw new FleetError('DRIVER', `no swarm node satisfies the placement of project ${spec.id} (${constraints.join(', ') || 'no constraints'}): ${blocked}; ${placementHint(constraints)} or change placement in projects/${spec.id}/project.yaml`, { project: spec.id });
+        throw new FleetError('DRIVER', unplaceable(spec.id, constraints, blocked), { project: spec.id });
       }
       if (state === 'rollback_started' || state === 'rollback_completed' || state === 'paused' || state === 'rollback_paused') {
         // Swarm's own reason is kept from the start of the rollback: its end says only "rollback completed".
@@ -142,6 +163,9 @@ export function createSwarmDriver(opts: SwarmDriverOptions): Driver {
         else throw rolledBack(spec, failure ?? rollbackReason ?? status?.Message ?? 'the update failed');
       } else if (before === undefined && failure && /no such image|pull access denied|manifest unknown/i.test(failure)) {
         throw new FleetError('IMAGE_MISSING', `image ${spec.image} is not available on the node: ${failure}; load it on every node or push it, or fix runtime.image in projects/${spec.id}/project.yaml`, { project: spec.id });
+      } else if (before === undefined && !newestUp(tasks, spec.specHash) && tasks.some((t) => hasEnded(t) && !earlier.has(t.ID) && t.Spec?.ContainerSpec?.Labels?.[LABEL_SPEC_HASH] === spec.specHash)) {
+        // Swarm starts it again on its own; the daemon's backoff paces the next wait instead of one long one.
+        throw new FleetError('DRIVER', `task of project ${spec.id} ended before it became ready: ${failure ?? 'no error reported'}; Swarm starts it again (see \`fleet logs ${spec.id}\`), the daemon retries with backoff`, { project: spec.id });
       } else {
         // The new task serves once the daemon's own probe finds it ready, not only once Swarm's healthcheck passed:
         // the gateway switches to it before Swarm (start-first) stops the old task. Without a probe, Swarm decides.
@@ -151,6 +175,7 @@ export function createSwarmDriver(opts: SwarmDriverOptions): Driver {
           const inst = toInstance(svc, task, tasks, await nodeAddresses());
           if (inst.running && (!ready || (await ready(inst.upstream).catch(() => false)))) {
             promoted.set(svc.ID, task.ID);
+            live.add(task.ID);
             return inst;
           }
         }
@@ -177,6 +202,7 @@ export function createSwarmDriver(opts: SwarmDriverOptions): Driver {
     // 1. The service of this project, by label.
     const svc = (await services(spec.id))[0];
     const running = svc && (svc.Spec.Mode?.Replicated?.Replicas ?? 0) > 0;
+    if (svc) exited.delete(svc.ID); // the daemon starts it again: its last exit is handled
     // 2. The same spec, scaled up: only wait for (or report) its running task.
     if (svc && running && svc.Spec.Labels?.[LABEL_SPEC_HASH] === spec.specHash) return converge(svc.ID, spec, startOpts.ready);
     // 3. The schema as a config object, then the service spec that mounts it.
@@ -203,6 +229,17 @@ export function createSwarmDriver(opts: SwarmDriverOptions): Driver {
     return inst;
   }
 
+  /** Reports the tasks that were live at the last look and have ended since as exits, then remembers what is live. */
+  function noteExits(svcs: Service[], tasks: Task[]): void {
+    const fresh = newExits(svcs, tasks, live);
+    live = liveTasks(tasks);
+    for (const e of fresh) {
+      exited.set(e.serviceId, e.exitCode);
+      log.info({ project: e.project, task: e.taskId, exitCode: e.exitCode }, 'task exited; Swarm starts another');
+      for (const l of exitListeners) l(e.project, e.exitCode);
+    }
+  }
+
   /** Waits (bounded) until no task of the service runs any more. */
   async function settled(serviceId: string, project: string): Promise<void> {
     const deadline = Date.now() + 30_000;
@@ -217,12 +254,31 @@ export function createSwarmDriver(opts: SwarmDriverOptions): Driver {
       const svcs = await services();
       if (!svcs.length) return [];
       const [tasks, nodes] = await Promise.all([tasksOf(...svcs.map((s) => s.ID)), nodeAddresses()]);
+      noteExits(svcs, tasks);
       return svcs.map((s) => {
         const mine = tasks.filter((t) => t.ServiceID === s.ID);
         const task = currentTask(s, mine, promoted.get(s.ID));
         if (task?.ID !== promoted.get(s.ID)) promoted.delete(s.ID);
-        return toInstance(s, task, mine, nodes);
+        const inst = toInstance(s, task, mine, nodes);
+        // No node fits its placement (its only node was lost, say): Swarm places it once one does.
+        const blocked = !inst.running && (s.Spec.Mode?.Replicated?.Replicas ?? 0) > 0 ? taskFailure(mine, s.Spec.Labels?.[LABEL_SPEC_HASH] ?? '').blocked : undefined;
+        if (blocked) {
+          exited.delete(s.ID); // waiting for a node is not a crash to pace
+          return { ...inst, pending: unplaceable(inst.id, constraintsOf(s), blocked) };
+        }
+        // Swarm already runs another task; the daemon sees the exit until it starts the instance again, so its
+        // backoff counts the crash and its restart (which returns the new task) records it.
+        return exited.has(s.ID) ? { ...inst, running: false, exitCode: exited.get(s.ID) ?? null } : inst;
       });
+    },
+    onExit(listener) {
+      exitListeners.push(listener);
+    },
+    async *logs(id, logOpts) {
+      const svc = (await services(id))[0];
+      if (!svc) return;
+      const tty = (svc.Spec.TaskTemplate?.ContainerSpec as { TTY?: boolean } | undefined)?.TTY === true;
+      yield* serviceLogLines(docker.getService(svc.ID), { ...logOpts, tty });
     },
     start,
     // Stop = scale to 0: the service, its spec and its history stay for a later start.
@@ -230,6 +286,7 @@ export function createSwarmDriver(opts: SwarmDriverOptions): Driver {
       const svc = (await services(id))[0];
       if (!svc) return;
       promoted.delete(svc.ID);
+      exited.delete(svc.ID);
       if ((svc.Spec.Mode?.Replicated?.Replicas ?? 0) > 0) await update(svc, { ...svc.Spec, Mode: { Replicated: { Replicas: 0 } } }, {}, id);
       await settled(svc.ID, id);
     },

@@ -1,5 +1,5 @@
 // `fleet logs <id> [-f]`: the instance's output through the fleet's driver (the process driver's log file, the
-// docker driver's container log), the last lines, then with -f each new one until Ctrl-C.
+// docker driver's container log, the swarm driver's service log), the last lines, then with -f each new one until Ctrl-C.
 import { join, resolve } from 'node:path';
 import type { Command } from '../command.ts';
 import { readEnv } from '../../daemon/config/env.ts';
@@ -37,7 +37,7 @@ const command: Command = {
     const fleet = await loadFleetConfig(join(repoDir, 'fleet.yaml'), { repoDir });
     const stateDir = stateDirFor(repoDir, readEnv(), values['state-dir'] as string | undefined);
     const driver = await createDriver(fleet.driver, {
-      stateDir: join(stateDir, 'instances'), log: createLogger({ level: 'silent' }), network: fleet.docker?.network, socketPath: fleet.docker?.socketPath,
+      stateDir: join(stateDir, 'instances'), log: createLogger({ level: 'silent' }), network: fleet.docker?.network, socketPath: fleet.docker?.socketPath, swarm: fleet.swarm,
     });
     if (!driver.logs) throw new FleetError('DRIVER', `the ${driver.name} driver cannot read instance logs`);
     const ac = new AbortController();

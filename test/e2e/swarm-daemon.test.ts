@@ -3,16 +3,19 @@
 // Postgres through postgres.instanceHost (the manager's veth address); every request goes through a real Caddy.
 // Then node loss: the worker's whole "machine" is killed, Swarm reschedules the task on the manager, the daemon
 // follows it and the gateway answers again within the bound stated below.
+import { execFile } from 'node:child_process';
 import http from 'node:http';
 import { createServer, connect } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { createSwarmDriver } from '../../daemon/drivers/swarm.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type Docker from 'dockerode';
 import { checkFleetConfig } from '../../daemon/manifest/fleet-config.ts';
+import { bindNetworkBody, DEFAULT_BIND_NETWORK } from '../../daemon/drivers/swarm-network.ts';
+import { operatorTokenRef } from '../../daemon/api/token.ts';
 import { startCaddy, type TestCaddy } from '../harness/caddy.ts';
 import { createFleet, type TestFleet } from '../harness/fleet.ts';
 import { writeProject } from '../harness/git.ts';
@@ -25,6 +28,7 @@ const RECOVERY_BOUND_MS = 60_000;
 /** Swarm's dispatcher heartbeat in this swarm: a dead node is marked down a few heartbeats later. */
 const HEARTBEAT_SECONDS = 1;
 
+const FLEET_JS = resolve(import.meta.dirname, '../../scripts/fleet.js');
 const run = Math.random().toString(36).slice(2, 7);
 const WEB = `web${run}`;
 const HOT = `hot${run}`;
@@ -90,6 +94,8 @@ function watch(id: string) {
 
 beforeAll(async () => {
   cluster = await startSwarmCluster({ workerLabels: { tier: 'hot' }, heartbeatSeconds: HEARTBEAT_SECONDS });
+  // Each worker holds the config-only network that binds its tasks' ports to its own address (README, Swarm).
+  await cluster.worker.docker.createNetwork(bindNetworkBody(DEFAULT_BIND_NETWORK, cluster.worker.addr) as Docker.NetworkCreateOptions).catch((e) => { if (e.statusCode !== 409) throw e; });
   // No registry: the image is imported on every node that may run it.
   image = await buildTestImage(cluster.manager, 'standin');
   await buildTestImage(cluster.worker, 'standin');
@@ -98,7 +104,7 @@ beforeAll(async () => {
   // Tasks on either node reach the test Postgres at the manager's veth address.
   const pgAt = await cluster.expose(f.pg.port);
   const yaml = [
-    'branch: main', 'pollInterval: 30', 'driver: swarm', 'swarm:', `  socketPath: ${cluster.manager.socketPath}`,
+    'branch: main', 'pollInterval: 30', 'driver: swarm', 'swarm:', `  socketPath: ${cluster.manager.socketPath}`, '  placement:', '    allowedLabels: [tier]',
     'postgres:', '  admin: embedded', `  instanceHost: ${pgAt.host}`, 'secretStore:', '  type: local',
     'gateway:', '  admin: http://127.0.0.1:2019', '  listen: ":8080"', '  tls: off', '',
   ].join('\n');
@@ -151,6 +157,25 @@ describe('the daemon with driver: swarm on a two-node swarm', () => {
     expect((await f.events(WEB)).filter((e) => e.commit === c2 && e.action === 'restart')).toHaveLength(1);
   }, 180_000);
 
+  it('shows the service\'s output through `fleet logs` and the dashboard, never a secret', async () => {
+    const secrets = await f.running!.secrets.getMany([`/atomo/${WEB}/JWT_SECRET`]);
+    // The CLI reads fleet.yaml's swarm socket like the daemon does.
+    const cli = await new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
+      execFile(process.execPath, [FLEET_JS, 'logs', WEB, '--lines', '20', '--repo', f.repo.dir, '--state-dir', f.stateDir], { env: { ...process.env, FLEET_DEBUG: '' } },
+        (err, stdout, stderr) => done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
+    });
+    expect(cli.stderr).toBe('');
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toContain('*** STAND-IN');
+    expect(cli.stdout.trim().split('\n').length).toBeLessThanOrEqual(20);
+    const token = await f.running!.secrets.get(operatorTokenRef('/atomo'));
+    const page = await fetch(`${f.running!.httpUrl}/projects/${WEB}`, { headers: { authorization: `Bearer ${token}` } });
+    const html = await page.text();
+    expect(page.status).toBe(200);
+    expect(html).toContain('*** STAND-IN');
+    for (const text of [cli.stdout, html]) expect(text).not.toContain(secrets[`/atomo/${WEB}/JWT_SECRET`]);
+  }, 60_000);
+
   it('stops a project by scaling its service to 0', async () => {
     project(WEB, { env: { GREETING: 'two' }, state: 'stopped' });
     const c3 = f.repo.commit('web: stop');
@@ -193,6 +218,23 @@ describe('the daemon with driver: swarm on a two-node swarm', () => {
     expect((await f.project(HOT))!.upstream).toBe(moved!.upstream);
     expect((await f.project(HOT))!.status).toBe('running');
   }, 300_000);
+
+  it('records a task that crashes as a crash restart; the gateway follows the task Swarm started instead', async () => {
+    const before = (await f.project(HOT))!;
+    const [task] = await runningTasks(HOT);
+    const container = ((await cluster.manager.docker.getTask(task.ID).inspect()) as { Status: { ContainerStatus: { ContainerID: string } } }).Status.ContainerStatus.ContainerID;
+    const crashed = Date.now();
+    await cluster.manager.docker.getContainer(container).kill();
+    await expect.poll(async () => (await f.project(HOT))!.restarts, { timeout: 60_000 }).toBe(before.restarts + 1);
+    await expect.poll(() => who(HOT), { timeout: 60_000, interval: 200 }).toBe(HOT);
+    console.log(`TASK CRASH: the gateway answered again ${((Date.now() - crashed) / 1000).toFixed(1)} s after the task's container was killed`);
+    // The node loss above was seen as a crash too (no task ran for a while); this one is the exit reported.
+    const restarts = (await f.running!.daemon.registry.events(HOT)).filter((e) => e.action === 'restart' && Date.parse(e.at) >= crashed);
+    expect(restarts.map((e) => e.detail)).toEqual([expect.objectContaining({ cause: 'crash', exitCode: 137 })]);
+    const after = (await f.project(HOT))!;
+    expect(after.status).toBe('running');
+    expect(after.upstream).not.toBe(before.upstream);
+  }, 120_000);
 
   it('observes every project with one task list and one node list, however many services there are', async () => {
     // A relay between the driver and the manager's socket that counts the requests by endpoint (real wire protocol).
