@@ -196,9 +196,11 @@ describe('swarm driver on a single-node swarm', () => {
   });
 
   it('rolls back a deploy whose new task runs but never gets healthy; the old task keeps serving', async () => {
+    // Tight healthcheck timings only for the new task: a task keeps the healthcheck it was created with, and the old
+    // one must not fail its own checks on a loaded machine (2 cores, two swarms beside it) while the new one is sick.
     const d = driver({ health: { intervalMs: 500, timeoutMs: 1000, retries: 2, startPeriodMs: 1500 } });
     const id = `sick${run}`;
-    const old = await d.start(spec(id), { ready: ok });
+    const old = await driver().start(spec(id), { ready: ok });
     const w = watch(old.upstream);
     const sick = spec(id, { env: { MARK: 'two', NEVER_READY: '1', JWT_SECRET: SECRET }, specHash: `2${id}`.padEnd(16, '0') });
     const err = await d.start(sick, { ready: ok }).catch((e) => e);

@@ -4,7 +4,6 @@
 // Then node loss: the worker's whole "machine" is killed, Swarm reschedules the task on the manager, the daemon
 // follows it and the gateway answers again within the bound stated below.
 import { execFile } from 'node:child_process';
-import http from 'node:http';
 import { createServer, connect } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,15 +12,11 @@ import pino from 'pino';
 import { createSwarmDriver } from '../../daemon/drivers/swarm.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type Docker from 'dockerode';
-import { checkFleetConfig } from '../../daemon/manifest/fleet-config.ts';
-import { bindNetworkBody, DEFAULT_BIND_NETWORK } from '../../daemon/drivers/swarm-network.ts';
 import { operatorTokenRef } from '../../daemon/api/token.ts';
-import { startCaddy, type TestCaddy } from '../harness/caddy.ts';
-import { createFleet, type TestFleet } from '../harness/fleet.ts';
+import type { TestFleet } from '../harness/fleet.ts';
 import { writeProject } from '../harness/git.ts';
-import { buildTestImage } from '../harness/image.ts';
-import { freePort } from '../harness/ports.ts';
-import { startSwarmCluster, type SwarmCluster } from '../harness/swarm-cluster.ts';
+import type { SwarmCluster } from '../harness/swarm-cluster.ts';
+import { startSwarmFleet, type SwarmFleet } from '../harness/swarm-fleet.ts';
 
 /** Node loss → requests through the gateway succeed again within this bound (measured and printed below). */
 const RECOVERY_BOUND_MS = 60_000;
@@ -33,34 +28,12 @@ const run = Math.random().toString(36).slice(2, 7);
 const WEB = `web${run}`;
 const HOT = `hot${run}`;
 
+let sf: SwarmFleet;
 let cluster: SwarmCluster;
-let caddy: TestCaddy;
 let f: TestFleet;
 let image: string;
-
-/** GET through Caddy with the project's Host header; connection errors give status 0. */
-function through(host: string, path = '/probe'): Promise<{ status: number; json: any }> {
-  return new Promise((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port: caddy.httpPort, path, headers: { host }, setHost: false, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        let json: any = null;
-        try { json = JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch { /* a static page */ }
-        resolve({ status: res.statusCode ?? 0, json });
-      });
-    });
-    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve({ status: 0, json: null }));
-    req.end();
-  });
-}
-
-/** Who answered for project `id` through the gateway: its id, or the HTTP status. */
-async function who(id: string): Promise<string> {
-  const a = await through(`${id}.localhost`);
-  return a.status === 200 && a.json?.project ? a.json.project : String(a.status);
-}
+const through = (host: string, path?: string) => sf.through(host, path);
+const who = (id: string) => sf.who(id);
 
 function project(id: string, extra: Record<string, unknown> = {}) {
   writeProject(f.repo, id, { manifest: { runtime: { image }, resources: { memory: '256m' }, ...extra } });
@@ -93,34 +66,20 @@ function watch(id: string) {
 }
 
 beforeAll(async () => {
-  cluster = await startSwarmCluster({ workerLabels: { tier: 'hot' }, heartbeatSeconds: HEARTBEAT_SECONDS });
-  // Each worker holds the config-only network that binds its tasks' ports to its own address (README, Swarm).
-  await cluster.worker.docker.createNetwork(bindNetworkBody(DEFAULT_BIND_NETWORK, cluster.worker.addr) as Docker.NetworkCreateOptions).catch((e) => { if (e.statusCode !== 409) throw e; });
-  // No registry: the image is imported on every node that may run it.
-  image = await buildTestImage(cluster.manager, 'standin');
-  await buildTestImage(cluster.worker, 'standin');
-  caddy = await startCaddy();
-  f = await createFleet();
-  // Tasks on either node reach the test Postgres at the manager's veth address.
-  const pgAt = await cluster.expose(f.pg.port);
-  const yaml = [
-    'branch: main', 'pollInterval: 30', 'driver: swarm', 'swarm:', `  socketPath: ${cluster.manager.socketPath}`, '  placement:', '    allowedLabels: [tier]',
-    'postgres:', '  admin: embedded', `  instanceHost: ${pgAt.host}`, 'secretStore:', '  type: local',
-    'gateway:', '  admin: http://127.0.0.1:2019', '  listen: ":8080"', '  tls: off', '',
-  ].join('\n');
-  f.repo.write('fleet.yaml', yaml);
-  project(WEB);
-  f.repo.commit('swarm fleet with one project');
-  await f.boot({
-    fleet: checkFleetConfig(yaml).config!, caddyAdmin: caddy.adminUrl, healthIntervalMs: 1000,
-    gatewayOverride: { listen: `127.0.0.1:${caddy.httpPort}`, admin: caddy.adminListen }, portBase: await freePort(),
+  sf = await startSwarmFleet({
+    heartbeatSeconds: HEARTBEAT_SECONDS,
+    commit: (fleet, img) => {
+      f = fleet;
+      image = img;
+      project(WEB);
+      f.repo.commit('swarm fleet with one project');
+    },
   });
+  cluster = sf.cluster;
 }, 240_000);
 
 afterAll(async () => {
-  await f?.destroy();
-  await caddy?.stop();
-  await cluster?.stop();
+  await sf?.stop();
 }, 120_000);
 
 describe('the daemon with driver: swarm on a two-node swarm', () => {

@@ -5,77 +5,37 @@
 // exists, so not the uniform 404, and its old route points at a dead node. The worker returns: the task runs there
 // again and serves; the test prints how long that took.
 import { rmSync } from 'node:fs';
-import http from 'node:http';
 import { join } from 'node:path';
-import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkFleetConfig } from '../../daemon/manifest/fleet-config.ts';
-import { bindNetworkBody, DEFAULT_BIND_NETWORK } from '../../daemon/drivers/swarm-network.ts';
-import { startCaddy, type TestCaddy } from '../harness/caddy.ts';
-import { createFleet, type TestFleet } from '../harness/fleet.ts';
+import type { TestFleet } from '../harness/fleet.ts';
 import { writeProject } from '../harness/git.ts';
-import { buildTestImage } from '../harness/image.ts';
-import { freePort } from '../harness/ports.ts';
-import { startSwarmCluster, type SwarmCluster } from '../harness/swarm-cluster.ts';
+import type { SwarmCluster } from '../harness/swarm-cluster.ts';
+import { createBindNetwork, startSwarmFleet, type SwarmFleet } from '../harness/swarm-fleet.ts';
 
 const HEARTBEAT_SECONDS = 1;
 /** The worker returns → requests through the gateway succeed again within this bound (measured and printed). */
 const RETURN_BOUND_MS = 90_000;
 const HOT = `hot${Math.random().toString(36).slice(2, 7)}`;
 
+let sf: SwarmFleet;
 let cluster: SwarmCluster;
-let caddy: TestCaddy;
 let f: TestFleet;
-
-/** The status of a GET through Caddy with the project's Host header, and who answered (0 on a connection error). */
-function through(host: string): Promise<{ status: number; project: string | null }> {
-  return new Promise((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port: caddy.httpPort, path: '/probe', headers: { host }, setHost: false, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        let project: string | null = null;
-        try { project = JSON.parse(Buffer.concat(chunks).toString('utf8')).project ?? null; } catch { /* a static page */ }
-        resolve({ status: res.statusCode ?? 0, project });
-      });
-    });
-    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve({ status: 0, project: null }));
-    req.end();
-  });
-}
-const who = async () => {
-  const a = await through(`${HOT}.localhost`);
-  return a.status === 200 && a.project ? a.project : String(a.status);
-};
+const who = () => sf.who(HOT);
 
 beforeAll(async () => {
-  cluster = await startSwarmCluster({ workerLabels: { tier: 'hot' }, heartbeatSeconds: HEARTBEAT_SECONDS });
-  // Each worker holds the config-only network that binds its tasks' ports to its own address (README, Swarm).
-  await cluster.worker.docker.createNetwork(bindNetworkBody(DEFAULT_BIND_NETWORK, cluster.worker.addr) as Docker.NetworkCreateOptions).catch((e) => { if (e.statusCode !== 409) throw e; });
-  const image = await buildTestImage(cluster.manager, 'standin');
-  await buildTestImage(cluster.worker, 'standin');
-  caddy = await startCaddy();
-  f = await createFleet();
-  const pgAt = await cluster.expose(f.pg.port);
-  const yaml = [
-    'branch: main', 'pollInterval: 30', 'driver: swarm', 'swarm:', `  socketPath: ${cluster.manager.socketPath}`, '  placement:', '    allowedLabels: [tier]',
-    'postgres:', '  admin: embedded', `  instanceHost: ${pgAt.host}`, 'secretStore:', '  type: local',
-    'gateway:', '  admin: http://127.0.0.1:2019', '  listen: ":8080"', '  tls: off', '',
-  ].join('\n');
-  f.repo.write('fleet.yaml', yaml);
-  writeProject(f.repo, HOT, { manifest: { runtime: { image }, resources: { memory: '256m' }, placement: { constraints: ['node.labels.tier==hot'] } } });
-  f.repo.commit('hot project on the hot tier');
-  await f.boot({
-    fleet: checkFleetConfig(yaml).config!, caddyAdmin: caddy.adminUrl, healthIntervalMs: 1000,
-    gatewayOverride: { listen: `127.0.0.1:${caddy.httpPort}`, admin: caddy.adminListen }, portBase: await freePort(),
+  sf = await startSwarmFleet({
+    heartbeatSeconds: HEARTBEAT_SECONDS,
+    commit: (fleet, image) => {
+      f = fleet;
+      writeProject(f.repo, HOT, { manifest: { runtime: { image }, resources: { memory: '256m' }, placement: { constraints: ['node.labels.tier==hot'] } } });
+      f.repo.commit('hot project on the hot tier');
+    },
   });
+  cluster = sf.cluster;
 }, 240_000);
 
 afterAll(async () => {
-  await f?.destroy();
-  await caddy?.stop();
-  await cluster?.stop();
+  await sf?.stop();
 }, 120_000);
 
 describe('a placement no node can meet after node loss', () => {
@@ -115,13 +75,15 @@ describe('a placement no node can meet after node loss', () => {
     rmSync(join(cluster.worker.dir, 'data/network/files/local-kv.db'), { force: true });
     const back = Date.now();
     await cluster.startWorker();
-    await cluster.worker.docker.createNetwork(bindNetworkBody(DEFAULT_BIND_NETWORK, cluster.worker.addr) as Docker.NetworkCreateOptions);
-    await expect.poll(() => who(), { timeout: RETURN_BOUND_MS, interval: 200 }).toBe(HOT).catch(async (err: unknown) => {
+    await createBindNetwork(cluster.worker);
+    try {
+      await expect.poll(() => who(), { timeout: RETURN_BOUND_MS, interval: 200 }).toBe(HOT);
+    } catch (err) {
       // What Swarm made of the task, for the failure message: its states and errors on each node.
       const tasks = await cluster.manager.cli(['service', 'ps', '--no-trunc', '--format', '{{.Node}} {{.DesiredState}} {{.CurrentState}} {{.Error}}', `fleet-${HOT}`]).catch((e: unknown) => String(e));
       const project = JSON.stringify(await f.project(HOT));
       throw new Error(`${String(err)}\nswarm tasks:\n${tasks}\nproject: ${project}`);
-    });
+    }
     console.log(`PLACEMENT: requests through the gateway succeeded again ${((Date.now() - back) / 1000).toFixed(1)} s after the worker's engine was started (bound ${RETURN_BOUND_MS / 1000} s, swarm heartbeat ${HEARTBEAT_SECONDS} s)`);
     const again = await f.until(HOT, (p) => p.status === 'running' && p.conditions.some((c) => c.type === 'Ready' && c.status), 30_000);
     expect(again.upstream!.startsWith(`${cluster.worker.addr}:`)).toBe(true);
