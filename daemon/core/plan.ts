@@ -94,7 +94,7 @@ function planInstance(a: ActualProject, t: Target, input: PlanInput, starting: b
   if (!inst?.running) {
     if (starting) return [];
     // The engine places it once a node fits (swarm): starting it again would only fail the same way.
-    if (inst?.pending) return [{ kind: 'wait', id, on: 'placement', waitMs: 0, reason: inst.pending }];
+    if (inst?.pending) return [{ kind: 'wait', id, on: inst.pendingReason === 'Rescheduling' ? 'reschedule' : 'placement', waitMs: 0, reason: inst.pending }];
     if (pace.waitMs !== undefined) {
       return [{ kind: 'wait', id, on: 'crash', waitMs: pace.waitMs, reason: `backoff: next start in ${Math.ceil(pace.waitMs / 1000)} s` }];
     }

@@ -194,7 +194,15 @@ export interface ObservedInstance {
   exitCode?: number | null;
   /** Why the engine cannot place the instance now (see Instance.pending): the plan waits, no crash is counted. */
   pending?: string;
+  /** What `pending` is (default Unschedulable): see Instance.pendingReason. */
+  pendingReason?: PendingReason;
 }
+
+/**
+ * Why an instance that should run does not, though nothing crashed: the engine finds no node for it
+ * (`Unschedulable`), or it is starting a replacement for one it lost with a node (`Rescheduling`).
+ */
+export type PendingReason = 'Unschedulable' | 'Rescheduling';
 
 /** The backoff's answer for one project, taken just before planning: what must wait, and how long. */
 export interface Pacing {
@@ -251,7 +259,7 @@ export type Action =
   | { kind: 'stop'; id: string; reason: string; removed: boolean }
   | { kind: 'delete'; id: string; reason: string; dropDatabase: boolean }
   /** Backoff: nothing is started (or deleted) this pass; not a state change. */
-  | { kind: 'wait'; id: string; reason: string; waitMs: number; on: 'crash' | 'replace' | 'delete' | 'move' | 'drop' | 'placement' }
+  | { kind: 'wait'; id: string; reason: string; waitMs: number; on: 'crash' | 'replace' | 'delete' | 'move' | 'drop' | 'placement' | 'reschedule' }
   /** Suspended by an operator: the pass leaves the project exactly as it is (the only action it gets). */
   | { kind: 'suspended'; id: string; reason: string; by: string; at: string }
   /**
@@ -337,6 +345,8 @@ export interface Instance {
    * once a node fits, the daemon waits instead of restarting it.
    */
   pending?: string;
+  /** What `pending` is (default Unschedulable). */
+  pendingReason?: PendingReason;
   ref: string;
 }
 

@@ -90,6 +90,24 @@ export function taskFailure(tasks: Task[], specHash: string): { blocked?: string
   return { blocked, error: failed?.Status.Err };
 }
 
+/** States of a task Swarm is bringing up: from creation until its container runs and its healthcheck passes. */
+const BRINGING_UP = new Set(['new', 'allocated', 'pending', 'assigned', 'accepted', 'preparing', 'ready', 'starting']);
+
+/**
+ * The newest task of `specHash` Swarm is bringing up, when none runs: after a node is lost (or drained) Swarm
+ * starts a replacement elsewhere, which is neither a crash nor a placement no node can meet (taskFailure's
+ * `blocked`): the daemon waits for it instead of counting a restart. Before the replacement exists (Swarm waits out
+ * the restart delay first) the lost task itself says so: shut down by Swarm on a node that is `down` (`downNodes`),
+ * its last reported state never an end.
+ */
+export function reschedulingTask(tasks: Task[], specHash: string, downNodes: ReadonlySet<string> = new Set()): Task | undefined {
+  return tasks
+    .filter((t) => t.Spec?.ContainerSpec?.Labels?.[LABEL_SPEC_HASH] === specHash && (
+      (t.DesiredState === 'running' && BRINGING_UP.has(t.Status.State) && !/no suitable node/i.test(t.Status.Err ?? ''))
+      || (t.DesiredState !== 'running' && !!t.NodeID && downNodes.has(t.NodeID) && !hasEnded(t))))
+    .sort(byCreated).at(-1);
+}
+
 /** Swarm's states of a task that ended on its own: its container exited (or could not start). Not a shutdown. */
 const ENDED = new Set(['failed', 'complete', 'rejected']);
 

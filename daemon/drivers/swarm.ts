@@ -15,7 +15,7 @@ import {
 } from './swarm-spec.ts';
 import { serviceLogLines } from './swarm-logs.ts';
 import { DEFAULT_BIND_NETWORK, ensureSwarmNetworks } from './swarm-network.ts';
-import { currentTask, hasEnded, liveTasks, newExits, newestUp, taskFailure, toInstance, type Service, type Task } from './swarm-tasks.ts';
+import { currentTask, hasEnded, liveTasks, newExits, newestUp, reschedulingTask, taskFailure, toInstance, type Service, type Task } from './swarm-tasks.ts';
 
 export interface SwarmDriverOptions {
   /** A swarm manager's Docker API socket. Default `/var/run/docker.sock`. */
@@ -92,8 +92,12 @@ export function createSwarmDriver(opts: SwarmDriverOptions): Driver {
   const tasksOf = (...serviceIds: string[]) => api('list tasks', () => docker.listTasks({ filters: { service: serviceIds } }).catch(ifStatus(404, [])) as unknown as Promise<Task[]>);
   const inspect = (serviceId: string) => api('inspect service', () => docker.getService(serviceId).inspect().catch(ifStatus(404, null)) as unknown as Promise<Service | null>);
 
+  /** Nodes the manager reports `down` at the last listing: their tasks are being rescheduled, not crashing. */
+  let downNodes = new Set<string>();
+
   async function nodeAddresses(): Promise<Map<string, string>> {
     const nodes = await api('list nodes', () => docker.listNodes());
+    downNodes = new Set(nodes.filter((n) => n.Status?.State === 'down').map((n) => n.ID));
     // A manager may report 0.0.0.0 as its own address: its manager address names the host then.
     return new Map(nodes.map((n) => [n.ID, n.Status?.Addr && n.Status.Addr !== '0.0.0.0' ? n.Status.Addr : (n.ManagerStatus?.Addr ?? '').replace(/:\d+$/, '')]));
   }
@@ -268,7 +272,13 @@ export function createSwarmDriver(opts: SwarmDriverOptions): Driver {
         }
         // Swarm already runs another task; the daemon sees the exit until it starts the instance again, so its
         // backoff counts the crash and its restart (which returns the new task) records it.
-        return exited.has(s.ID) ? { ...inst, running: false, exitCode: exited.get(s.ID) ?? null } : inst;
+        if (exited.has(s.ID)) return { ...inst, running: false, exitCode: exited.get(s.ID) ?? null };
+        // Nothing exited, yet nothing runs: Swarm is starting a replacement for a task lost with its node.
+        const replacing = !inst.running && (s.Spec.Mode?.Replicated?.Replicas ?? 0) > 0 && reschedulingTask(mine, s.Spec.Labels?.[LABEL_SPEC_HASH] ?? '', downNodes);
+        if (replacing) {
+          return { ...inst, pending: `Swarm is starting a new task of project ${inst.id} (the last one is gone, with its node or drained); the gateway routes to it once it answers`, pendingReason: 'Rescheduling' as const };
+        }
+        return inst;
       });
     },
     onExit(listener) {

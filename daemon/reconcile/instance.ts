@@ -9,7 +9,7 @@ import { instancePort, instanceSpecHash, renderInstanceEnv } from '../core/insta
 import { logDirOf, schemaFilePath, secretRefsOf, type ProvisionContext } from '../provision/project.ts';
 import type { Registry, ProjectRecord, NewEvent } from '../registry/registry.ts';
 import { withCondition } from '../registry/registry.ts';
-import type { Condition, Driver, Instance, InstanceSpec, Manifest, DriverLayout } from '../core/types.ts';
+import type { Condition, Driver, Instance, InstanceSpec, Manifest, DriverLayout, PendingReason } from '../core/types.ts';
 import type { HealthMonitor } from './health.ts';
 
 export interface InstanceDeps extends ProvisionContext {
@@ -144,25 +144,29 @@ export function waitStatus(ctx: Ctx, rec: ProjectRecord, waitMs: number): Step {
 }
 
 /**
- * The engine cannot place the instance (swarm: no node satisfies its placement): no crash and no restart, the
- * project waits for a node. The gateway shows the maintenance page (the last upstream is on a node that is gone);
- * one event when this starts, not one per pass.
+ * The instance does not run though nothing crashed: the engine cannot place it (swarm: no node satisfies its
+ * placement), or it is starting a replacement for a task lost with its node. No restart and no backoff: the
+ * project waits for the engine. The gateway shows the maintenance page (the last upstream is on a node that is
+ * gone); one event when this starts, not one per pass: an `error` when no node fits, a `rescheduled` otherwise.
  */
-export function pendingStatus(ctx: Ctx, rec: ProjectRecord, message: string): Step {
+export function pendingStatus(ctx: Ctx, rec: ProjectRecord, message: string, reason: PendingReason = 'Unschedulable'): Step {
   const was = rec.conditions.find((c) => c.type === 'Ready');
-  const known = was && !was.status && was.reason === 'Unschedulable' && was.message === message;
+  const known = was && !was.status && was.reason === reason && was.message === message;
   const conditions: Omit<Condition, 'at'>[] = [
-    { type: 'Ready', status: false, reason: 'Unschedulable', message },
-    { type: 'Healthy', status: false, reason: 'NotRunning', message: 'no task runs: the engine cannot place it' },
-    { type: 'Stalled', status: false, reason: 'Unschedulable', message: '' },
+    { type: 'Ready', status: false, reason, message },
+    { type: 'Healthy', status: false, reason: 'NotRunning', message: reason === 'Unschedulable' ? 'no task runs: the engine cannot place it' : 'no task runs yet: the engine is starting one' },
+    { type: 'Stalled', status: false, reason, message: '' },
   ];
+  const event = reason === 'Unschedulable'
+    ? { action: 'error', actor: 'fleet-daemon', commit: ctx.commit, detail: { code: 'UNSCHEDULABLE', message } }
+    : { action: 'rescheduled', actor: 'fleet-daemon', commit: ctx.commit, detail: { message } };
   return {
     patch: {
-      lastHealth: { ok: false, error: 'not placed', at: new Date(ctx.deps.now()).toISOString() },
-      lastError: message,
+      lastHealth: { ok: false, error: reason === 'Unschedulable' ? 'not placed' : 'starting elsewhere', at: new Date(ctx.deps.now()).toISOString() },
+      lastError: reason === 'Unschedulable' ? message : null,
       conditions: conditions.reduce((cs, c) => withCondition(cs, c), rec.conditions),
     },
-    events: known ? [] : [{ action: 'error', actor: 'fleet-daemon', commit: ctx.commit, detail: { code: 'UNSCHEDULABLE', message } }],
+    events: known ? [] : [event],
   };
 }
 

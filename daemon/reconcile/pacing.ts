@@ -18,7 +18,7 @@ interface PacingDeps {
 
 export function observedInstances(deps: Pick<PacingDeps, 'lastExit'>, instances: Map<string, Instance>): Map<string, ObservedInstance> {
   const out = new Map<string, ObservedInstance>();
-  for (const [id, i] of instances) out.set(id, { running: i.running, specHash: i.specHash, exitCode: i.exitCode ?? deps.lastExit.get(id), ...(i.pending ? { pending: i.pending } : {}) });
+  for (const [id, i] of instances) out.set(id, { running: i.running, specHash: i.specHash, exitCode: i.exitCode ?? deps.lastExit.get(id), ...(i.pending ? { pending: i.pending, pendingReason: i.pendingReason } : {}) });
   for (const [id, code] of deps.lastExit) if (!out.has(id)) out.set(id, { running: false, specHash: '', exitCode: code });
   return out;
 }

@@ -347,6 +347,7 @@ const HANDLERS: { [K in Action['kind']]: Handler<K> } = {
     const { ctx, w } = x;
     if (a.on === 'crash') apply(w, waitStatus(ctx, w.rec!, a.waitMs));
     else if (a.on === 'placement') apply(w, pendingStatus(ctx, w.rec!, a.reason));
+    else if (a.on === 'reschedule') apply(w, pendingStatus(ctx, w.rec!, a.reason, 'Rescheduling'));
     else if (a.on === 'replace' && ctx.instances?.get(w.rec!.id)) apply(w, await keepServing(ctx, w.rec!, ctx.instances.get(w.rec!.id)!, null, []));
     // A failed drop of an old copy keeps its Reconciling condition while it waits, unless an instance started.
     w.statusDone = a.on !== 'delete' && !(a.on === 'drop' && w.started);

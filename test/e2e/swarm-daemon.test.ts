@@ -163,6 +163,12 @@ describe('the daemon with driver: swarm on a two-node swarm', () => {
     expect(moved!.upstream!.startsWith(`${cluster.manager.addr}:`)).toBe(true);
     const [task] = await runningTasks(HOT);
     expect(task.NodeID).toBe(cluster.manager.nodeId);
+    // Not a crash: while Swarm starts the replacement the daemon waits for it (at most one `rescheduled` event),
+    // it counts no restart and starts nothing itself.
+    const since = (await f.running!.daemon.registry.events(HOT)).filter((e) => Date.parse(e.at) >= lost);
+    expect(since.filter((e) => e.action === 'restart').map((e) => JSON.stringify(e))).toEqual([]);
+    expect(since.filter((e) => e.action === 'rescheduled').length).toBeLessThanOrEqual(1);
+    expect(moved!.restarts).toBe(placed.restarts);
 
     // The worker comes back: nothing that serves changes.
     const w = watch(HOT);
