@@ -318,15 +318,18 @@ export class Registry {
   async updateWithEvents(id: string, patch: Partial<ProjectRecord>, events: NewEvent[]): Promise<void> {
     const entries = Object.entries(patch).filter(([k, v]) => columns[k] && v !== undefined);
     if (entries.length === 0 && events.length === 0) return;
-    let written: Record<string, any> | undefined;
-    await this.transaction(async (client) => {
-      if (entries.length > 0) {
-        const sets = entries.map(([k], i) => `${columns[k]} = $${i + 2}`);
-        const values = entries.map(([k, v]) => encode(columns[k], v));
-        written = (await client.query(`UPDATE projects SET ${sets.join(', ')}, updated_at = now() WHERE id = $1 RETURNING ${ROW}`, [id, ...values])).rows[0];
-      }
-      for (const e of events) await client.query(INSERT_EVENT, eventParams(id, e));
-    });
+    // One statement, so one round trip: the row's UPDATE and one INSERT of all the events (in their order) as
+    // data-modifying CTEs, atomic as any single statement. A deploy's record is on the path from merge to serving.
+    const params: unknown[] = [id];
+    const sets = entries.map(([k, v]) => `${columns[k]} = $${params.push(encode(columns[k], v))}`);
+    const rows = events.map((e, i) => `(${i}, ${eventParams(id, e).slice(1).map((v) => `$${params.push(v)}`).join(', ')})`);
+    const insert = rows.length
+      ? `INSERT INTO project_events (project_id, action, actor, commit, detail) SELECT $1, a, b, c, d::jsonb FROM (VALUES ${rows.join(', ')}) AS v(n, a, b, c, d) ORDER BY n`
+      : '';
+    const sql = sets.length
+      ? `WITH written AS (UPDATE projects SET ${sets.join(', ')}, updated_at = now() WHERE id = $1 RETURNING ${ROW})${insert ? `, logged AS (${insert})` : ''} SELECT * FROM written`
+      : insert;
+    const written = (await this.query(sql, params)).rows[0] as Record<string, any> | undefined;
     this.cached(written);
   }
 
