@@ -80,10 +80,18 @@ export function createCommitReader(repoDir: string, opts: { primed?: ReadSnapsho
       return hit.check;
     }
     stats.projectParses++;
+    // The folder's tree is read once: the walk for links keeps its top, whose files are then read by blob id
+    // (a path lookup would read the tree again for each file).
+    let top: TreeEntry[] | null = null;
     // checkProject never throws: an unreadable blob, a link or a submodule makes only this folder invalid.
     const check = await checkProject(folder, {
-      readFile: (relPath) => readBytes(loc, cache, treeOid, relPath),
-      problems: () => treeProblems(loc, cache, treeOid),
+      readFile: (relPath) => {
+        if (!top || relPath.includes('/')) return readBytes(loc, cache, treeOid, relPath);
+        const entry = top.find((e) => e.path === relPath);
+        // A missing file, or a folder where a file was expected, reads as "no such file" (as readBytes answers).
+        return entry?.type === 'blob' ? readBlobAt(loc, cache, entry.oid, relPath) : Promise.resolve(null);
+      },
+      problems: () => treeProblems(loc, cache, treeOid, (tree) => { top = tree; }),
     });
     projects.set(key, { check, used: generation });
     return check;
@@ -163,14 +171,27 @@ async function readBytes(
   }
 }
 
-/** Symlinks and submodules anywhere under a project's tree (breadth first, every tree read once). */
-async function treeProblems(loc: ReturnType<typeof gitLocation>, cache: object, treeOid: string): Promise<FolderProblem[]> {
+/** A blob by its id (`filepath` names it in errors). */
+async function readBlobAt(loc: ReturnType<typeof gitLocation>, cache: object, oid: string, filepath: string): Promise<Uint8Array> {
+  try {
+    return (await git.readBlob({ ...loc, oid, cache })).blob;
+  } catch (err) {
+    throw new FleetError('GIT', `cannot read ${filepath}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Symlinks and submodules anywhere under a project's tree (breadth first, every tree read once). `onTop` is given
+ * the entries of the tree itself.
+ */
+async function treeProblems(loc: ReturnType<typeof gitLocation>, cache: object, treeOid: string, onTop?: (tree: TreeEntry[]) => void): Promise<FolderProblem[]> {
   const problems: FolderProblem[] = [];
   const queue: { oid: string; prefix: string }[] = [{ oid: treeOid, prefix: '' }];
   let seen = 0;
   while (queue.length) {
     const { oid, prefix } = queue.shift()!;
     const { tree } = await git.readTree({ ...loc, oid, cache });
+    if (oid === treeOid && prefix === '') onTop?.(tree);
     for (const e of tree) {
       if (++seen > MAX_FOLDER_ENTRIES) return [...problems, { path: '', message: LINK_MESSAGES.tooMany }];
       const path = `${prefix}${e.path}`;
