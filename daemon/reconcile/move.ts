@@ -15,11 +15,12 @@
 // A failure before 6 puts DATABASE_URL back, starts the instance on the source as before, records
 // `database_move_failed` and retries with backoff. A daemon killed before 6 leaves the registry on the source: the
 // next pass plans the move again (a move replaces the pass's start), and the target's leftovers are replaced.
+import { rmSync } from 'node:fs';
 import { basename } from 'node:path';
 import { FleetError, describe, isFleetError } from '../core/errors.ts';
 import type { Target } from '../core/plan.ts';
 import type { Action, Instance } from '../core/types.ts';
-import { backupFolder } from '../backup/layout.ts';
+import { backupFolder, listBackups } from '../backup/layout.ts';
 import { restoreDatabase } from '../backup/restore.ts';
 import { backupDatabase, databaseNames, dropDatabase, ensureDatabase, instanceDatabaseUrl, withAdmin } from '../provision/database.ts';
 import type { ResolvedServer } from '../postgres/servers.ts';
@@ -48,6 +49,8 @@ export async function moveDatabase(ctx: ReconcileContext, rec: ProjectRecord, a:
   const detail = { reason: a.reason, from: a.from, to: a.to };
   let stopped = false;
   let restoreSecret: string | null = null;
+  // Dumps this try writes (pre-move, and the restore's pre-restore of the target): removed if it fails, see below.
+  const before = new Set(listBackups(deps.backupDir, rec.id).map((b) => b.file));
   try {
     // 0. Both servers known, the target answers, the role's password read: nothing has changed yet.
     const from = await deps.servers.get(a.from);
@@ -87,6 +90,12 @@ export async function moveDatabase(ctx: ReconcileContext, rec: ProjectRecord, a:
       return { ok: true, patch, started: null, startError: err };
     }
   } catch (err) {
+    // A failed try changed nothing on the source, and what it dumped of the target is a copy of the source at best:
+    // its dumps go, so retries that keep failing (a database the role cannot restore) never fill the disk every
+    // project's backups share.
+    for (const b of listBackups(deps.backupDir, rec.id)) {
+      if (!before.has(b.file) && (b.kind === 'pre-move' || b.kind === 'pre-restore')) rmSync(b.file, { force: true });
+    }
     deps.retries.failedStart(moveKey(rec.id, a.to), deps.now());
     const message = `database move ${a.from} → ${a.to} failed; ${rec.id} stays on ${a.from}, nothing was lost: ${describe(err)}`;
     ctx.log.warn({ from: a.from, to: a.to, err: { message: describe(err) } }, 'database move failed');

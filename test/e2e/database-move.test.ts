@@ -89,12 +89,16 @@ it('a move to an unreachable server fails before anything stops: the project ser
 it('a restore that fails on the target: notes starts again on main with its data; the next pass retries and moves it', async () => {
   // An extension only a superuser may create: the project's role cannot restore it on hot.
   await query(onDb(f.pg.url, 'atomo_notes'), 'CREATE EXTENSION dblink');
+  const dumpsBefore = listBackups(`${f.stateDir}/backups`, 'notes').length;
   commitNotes({ server: 'hot' });
   await expect.poll(async () => (await events()).find((e) => e.action === 'database_move_failed' && e.detail.to === 'hot')?.detail.message, { timeout: 60_000 })
     .toMatch(/^database move main → hot failed; notes stays on main, nothing was lost: .*restore of atomo_notes/);
   expect((await f.project('notes'))!.databaseServer).toBe('main');
   expect(new URL(await roleUrl()).port).toBe(new URL(f.pg.url).port);
   expect(await rows(await roleUrl())).toEqual(['a', 'b']);
+  // A failed try leaves no dump behind (the source was never changed): retries that keep failing cannot fill the
+  // disk every project's backups share.
+  expect(listBackups(`${f.stateDir}/backups`, 'notes')).toHaveLength(dumpsBefore);
   await ready();
   // Fixed on main: a later retry (backoff) moves it.
   await query(onDb(f.pg.url, 'atomo_notes'), 'DROP EXTENSION dblink');
