@@ -14,13 +14,12 @@ import { createPoller } from './git/watch.ts';
 import { Registry } from './registry/registry.ts';
 import { provisionProject } from './provision/project.ts';
 import { createServerDirectory } from './postgres/servers.ts';
-import { reconcile, type ReconcileDeps } from './reconcile/reconcile.ts';
+import { reconcile, reconcileState, survey, type ReconcileDeps, type ReconcileState } from './reconcile/reconcile.ts';
 import type { FleetSecretStore } from './secrets/refs.ts';
 import type { Driver, DriverLayout, FleetConfig } from './core/types.ts';
 import { syncGateway, type GatewaySync } from './reconcile/gateway.ts';
 import { BackupScheduler } from './reconcile/backups.ts';
 import { HealthMonitor } from './reconcile/health.ts';
-import { reconcileState, type ReconcileState } from './reconcile/reconcile.ts';
 import type { ProjectRecord } from './registry/registry.ts';
 import type { FleetObserver } from './notify/observer.ts';
 
@@ -233,31 +232,33 @@ export class Daemon {
     try {
       // 1. The registry must be reachable and ours alone (advisory lock); otherwise wait for the next pass.
       // 2. Follow the branch (fetch at most every poll interval, or when kicked by a webhook) and read the commit.
-      //    Git is read beside the lock check and the registry's rows, so a webhook's pass waits for the slower
-      //    of them, not for their sum; nothing is written before the lock is known to be held.
-      const records = this.ready().then((ok) => (ok ? this.registry.list() : null));
-      const [held, fetched] = await Promise.all([records.then((r) => r !== null), this.fetch().catch((err: unknown) => ({ err }))]);
-      if (!held) return (this.last = { commit: this.head?.commit ?? null, ok: false, error: 'waiting for the reconcile lock' });
+      //    Git is read beside the lock check and the pass's surroundings (the registry's rows, the instances, the
+      //    restore requests), so a webhook's pass waits for the slower of them, not for their sum; nothing is
+      //    written before the lock is known to be held.
+      const around = this.ready().then((ok) => (ok ? survey(this.deps) : null));
+      const [surroundings, fetched] = await Promise.all([around, this.fetch().catch((err: unknown) => ({ err }))]);
+      if (!surroundings) return (this.last = { commit: this.head?.commit ?? null, ok: false, error: 'waiting for the reconcile lock' });
       const desired = await this.observe(fetched);
       // 3. Converge the projects whose inputs changed (all of them on a full pass), then the gateway.
       // A new fleet.yaml may change what every project resolves to (shared secrets): everyone is looked at.
       const fleetChanged = !!desired.fleet && desired.fleet !== this.synced.fleet;
       const full = opts.full || fleetChanged || Date.now() - this.lastFull >= (this.opts.resyncMs ?? DEFAULT_RESYNC_MS);
       if (full) this.lastFull = Date.now();
-      const { failed, looked } = await reconcile(this.deps, { desired, author: this.head?.author ?? 'fleet-daemon' }, this.state, { full, records: records as Promise<ProjectRecord[]> });
+      const { failed, looked } = await reconcile(this.deps, { desired, author: this.head?.author ?? 'fleet-daemon' }, this.state, { full, surroundings });
       // The converged registry, as the pass read and wrote it (a write by anyone else shows at the next pass's
       // list), serves the backup schedule, the health probes and the gateway.
       const rows = await this.registry.listKnown();
       const fleet = desired.fleet ?? this.lastFleet;
       const changed = full || rows !== this.synced.rows || fleet !== this.synced.fleet;
-      if (changed) {
-        this.backups.sync(rows, fleet?.backups?.registry);
-        this.health.setTargets(probeTargets(rows));
-      }
       // Nothing new for the gateway: one small request says whether Caddy still runs what was loaded.
       const gw = this.opts.gateway;
       const unchanged = gw && !changed && this.synced.gatewayOk && await gw.caddy.stillApplied().catch(() => false);
       const gateway = gw && !unchanged ? await syncGateway(gw, this.registry, rows, fleet, log, { verify: full }) : null;
+      // The schedule and the probes follow after the gateway: serving the change comes first.
+      if (changed) {
+        this.backups.sync(rows, fleet?.backups?.registry);
+        this.health.setTargets(probeTargets(rows));
+      }
       if (gateway) this.opts.observer?.onGatewayLoad?.(gateway);
       this.synced = { rows: gateway ? await this.registry.listKnown() : rows, fleet, gatewayOk: gateway ? gateway.ok : this.synced.gatewayOk };
       this.reached = { read: desired, rows: this.synced.rows! };

@@ -64,8 +64,10 @@ export async function syncGateway(gs: GatewaySync, registry: Registry, rows: Reg
   }
   // Project conditions only change after a load: when nothing was loaded, nobody's standing is known anew.
   if (left) await recordProjects(registry, rows, left);
-  const prev = await registry.getState<GatewayStatus>('gateway');
-  if (!prev || prev.ok !== status.ok || prev.message !== status.message || status.changed) await registry.setState('gateway', status);
+  // A load is always recorded; otherwise only a status that differs (read only then: after a load, Caddy switching
+  // to the new config shares the machine with whatever the daemon does next).
+  const prev = status.changed ? null : await registry.getState<GatewayStatus>('gateway');
+  if (status.changed || !prev || prev.ok !== status.ok || prev.message !== status.message) await registry.setState('gateway', status);
   return status;
 }
 

@@ -42,6 +42,23 @@ export interface ReconcileState {
   invalid?: string;
 }
 
+/** What a pass reads besides git: the registry's rows, the instances that run, the operators' restore requests. */
+export interface Surroundings {
+  records: ProjectRecord[];
+  /** Null: the driver is unreachable (instance steps pause). */
+  instances: Map<string, Instance> | null;
+  restores: Awaited<ReturnType<typeof pendingRestores>>;
+}
+
+/**
+ * Read the surroundings, all at once (none waits for another). The daemon starts this beside its git read, so a
+ * webhook's pass waits for the slower of them, not for their sum.
+ */
+export async function survey(deps: ReconcileDeps): Promise<Surroundings> {
+  const [records, instances, restores] = await Promise.all([deps.registry.list(), listInstances(deps), pendingRestores(deps.registry)]);
+  return { records, instances, restores };
+}
+
 export function reconcileState(): ReconcileState {
   return { settled: new Map() };
 }
@@ -61,12 +78,12 @@ function sameInputs(a: Inputs | undefined, b: Inputs): boolean {
     && a.instance === b.instance && a.health === b.health;
 }
 
-export async function reconcile(deps: ReconcileDeps, observed: Observed, state: ReconcileState = reconcileState(), opts: { full?: boolean; records?: Promise<ProjectRecord[]> } = {}): Promise<{ actions: Action[]; failed: string[]; looked: number }> {
+export async function reconcile(deps: ReconcileDeps, observed: Observed, state: ReconcileState = reconcileState(), opts: { full?: boolean; surroundings?: Surroundings } = {}): Promise<{ actions: Action[]; failed: string[]; looked: number }> {
   const { desired } = observed;
-  // 1. What the registry says is deployed (cached while nobody writes; the daemon may have asked already, beside
-  //    its git read), what actually runs (found afresh), and the operators' restore requests (a project with one
-  //    is looked at whatever else changed; one small query a pass). All at once: none waits for another.
-  const [records, instances, restores] = await Promise.all([opts.records ?? deps.registry.list(), listInstances(deps), pendingRestores(deps.registry)]);
+  // 1. What the registry says is deployed (cached while nobody writes), what actually runs (found afresh), and the
+  //    operators' restore requests (a project with one is looked at whatever else changed; one small query a
+  //    pass): read by the daemon beside its git read, or here.
+  const { records, instances, restores } = opts.surroundings ?? await survey(deps);
   const seen = instances && observedInstances(deps, instances);
   const invalid = new Map(desired.invalid.map((p) => [p.id, p]));
   const wanted = new Map(desired.projects.map((p) => [p.id, p]));
