@@ -102,10 +102,24 @@ export async function hardenServer(adminUrl: string): Promise<string[]> {
 }
 
 async function hardenWith(c: pg.Client): Promise<string[]> {
-  const { rows } = await c.query(`SELECT datname FROM pg_database d WHERE datname = 'postgres'
-    AND has_database_privilege('public', d.oid, 'CONNECT') AND pg_has_role(current_user, d.datdba, 'USAGE')`);
-  for (const r of rows) await c.query(`REVOKE CONNECT ON DATABASE ${c.escapeIdentifier(r.datname)} FROM PUBLIC`);
-  return rows.map((r) => r.datname as string);
+  for (let attempt = 1; ; attempt++) {
+    const { rows } = await c.query(`SELECT datname FROM pg_database d WHERE datname = 'postgres'
+      AND has_database_privilege('public', d.oid, 'CONNECT') AND pg_has_role(current_user, d.datdba, 'USAGE')`);
+    try {
+      for (const r of rows) await c.query(`REVOKE CONNECT ON DATABASE ${c.escapeIdentifier(r.datname)} FROM PUBLIC`);
+      return rows.map((r) => r.datname as string);
+    } catch (err) {
+      // Projects are provisioned side by side, and Postgres fails a REVOKE whose catalog row another transaction
+      // (a REVOKE beside it, say) changed meanwhile. Look again: the other one may have done it already.
+      if (!concurrentlyUpdated(err) || attempt >= 5) throw err;
+    }
+  }
+}
+
+/** Postgres's answer to two transactions changing one catalog row at once (an internal error, by its message). */
+function concurrentlyUpdated(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e.code === 'XX000' && e.message === 'tuple concurrently updated';
 }
 
 /**

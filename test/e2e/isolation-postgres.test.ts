@@ -195,6 +195,32 @@ describe('project roles cannot reach the control plane', () => {
     await daemon.close();
   });
 
+  it('projects provisioned side by side on a server not yet hardened all succeed, and postgres ends up closed', async () => {
+    // Each provision first closes CONNECT on postgres when it is still open. Side by side (the daemon provisions
+    // FLEET_CONCURRENCY projects at a time) their REVOKEs update the same catalog row, and Postgres fails all but
+    // the first with "tuple concurrently updated": a cold fleet's first pass lost projects to a backoff. Here an
+    // open transaction holds that row (as any other writer of it may) until every provision waits for it.
+    await sql('GRANT CONNECT ON DATABASE postgres TO PUBLIC');
+    const holder = new pg.Client(urlOf('postgres'));
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('ALTER DATABASE postgres CONNECTION LIMIT -1');
+      const ids = Array.from({ length: 6 }, (_, i) => `side${i}`);
+      const results = Promise.allSettled(ids.map((id) => ensureDatabase(pgs.url, databaseNames(id), generatePassword())));
+      const waiting = async () => Number((await sql(`SELECT count(*) AS n FROM pg_stat_activity
+        WHERE wait_event_type = 'Lock' AND query LIKE 'REVOKE CONNECT ON DATABASE "postgres"%'`))[0].n);
+      for (let i = 0; i < 200 && (await waiting()) < ids.length; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(await waiting()).toBe(ids.length);
+      await holder.query('COMMIT');
+      const failed = (await results).flatMap((r, i) => (r.status === 'rejected' ? [`${ids[i]}: ${(r.reason as Error).message}`] : []));
+      expect(failed).toEqual([]);
+    } finally {
+      await holder.end();
+    }
+    expect((await sql("SELECT has_database_privilege('public', 'postgres', 'CONNECT') AS open"))[0].open).toBe(false);
+  });
+
   it('migrate revokes CONNECT only where it may: a registry role that does not own its database gets a warning', async () => {
     await sql("CREATE ROLE reg_user LOGIN PASSWORD 'reg-password'");
     await sql('CREATE DATABASE reg_other');
