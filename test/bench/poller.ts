@@ -30,7 +30,22 @@ function get(port, host) {
     sock.on('close', () => finish(0));
   });
 }
-parentPort.on('message', async ({ id, port, host, everyMs, timeoutMs }) => {
+// The webhook's POST is sent from here too, as GitHub sends it from outside the daemon's process.
+function post(url, body, headers) {
+  return new Promise((resolve) => {
+    const req = require('node:http').request(url, { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode || 0));
+    });
+    req.on('error', () => resolve(0));
+    req.end(body);
+  });
+}
+parentPort.on('message', async ({ id, port, host, everyMs, timeoutMs, post: p }) => {
+  if (p) {
+    const at = now();
+    return parentPort.postMessage({ id, at, status: await post(p.url, p.body, p.headers) });
+  }
   const deadline = Date.now() + timeoutMs;
   let status = 0;
   while (Date.now() < deadline) {
@@ -45,6 +60,8 @@ parentPort.on('message', async ({ id, port, host, everyMs, timeoutMs }) => {
 export interface Poller {
   /** Resolves with the absolute time (performance.timeOrigin + now(), ms) of the first 200 for `host`. */
   served(port: number, host: string, everyMs: number, timeoutMs: number): Promise<number>;
+  /** POSTs from the worker; resolves with the absolute time it began sending, and the answer's status. */
+  post(url: string, body: string, headers: Record<string, string>): Promise<{ at: number; status: number }>;
   close(): Promise<void>;
 }
 
@@ -54,25 +71,31 @@ export const absNow = (): number => performance.timeOrigin + performance.now();
 export function startPoller(): Poller {
   const worker = new Worker(SOURCE, { eval: true });
   worker.unref();
-  const waiting = new Map<number, { resolve: (at: number) => void; reject: (err: Error) => void }>();
+  type Answer = { id: number; at?: number; status?: number; error?: string };
+  const waiting = new Map<number, { resolve: (m: Answer) => void; reject: (err: Error) => void }>();
   let next = 0;
-  worker.on('message', (m: { id: number; at?: number; error?: string }) => {
+  worker.on('message', (m: Answer) => {
     const w = waiting.get(m.id);
     waiting.delete(m.id);
     if (m.error !== undefined) w?.reject(new Error(m.error));
-    else w?.resolve(m.at!);
+    else w?.resolve(m);
   });
+  const ask = (message: object) => {
+    const id = ++next;
+    return new Promise<Answer>((resolve, reject) => {
+      waiting.set(id, { resolve, reject });
+      worker.postMessage({ id, ...message });
+    });
+  };
   worker.on('error', (err) => {
     for (const w of waiting.values()) w.reject(err);
     waiting.clear();
   });
   return {
-    served(port, host, everyMs, timeoutMs) {
-      const id = ++next;
-      return new Promise((resolve, reject) => {
-        waiting.set(id, { resolve, reject });
-        worker.postMessage({ id, port, host, everyMs, timeoutMs });
-      });
+    served: async (port, host, everyMs, timeoutMs) => (await ask({ port, host, everyMs, timeoutMs })).at!,
+    post: async (url, body, headers) => {
+      const m = await ask({ post: { url, body, headers } });
+      return { at: m.at!, status: m.status! };
     },
     close: async () => {
       await worker.terminate();
