@@ -27,6 +27,8 @@ function sameHealth(a: Health, b: Health): boolean {
 
 export class HealthMonitor {
   private readonly known = new Map<string, Known>();
+  /** Bumped whenever a known health changes or is forgotten: a pass that saw this version saw every health. */
+  version = 0;
   private targets = new Map<string, string>();
   private timer: NodeJS.Timeout | null = null;
   private round: Promise<void> | null = null;
@@ -36,7 +38,11 @@ export class HealthMonitor {
   /** The instances to probe (project id → upstream); health known for any other upstream is forgotten. */
   setTargets(targets: Map<string, string>): void {
     this.targets = targets;
-    for (const [id, k] of this.known) if (targets.get(id) !== k.upstream) this.known.delete(id);
+    for (const [id, k] of this.known) {
+      if (targets.get(id) === k.upstream) continue;
+      this.known.delete(id);
+      this.version += 1;
+    }
   }
 
   /** The last known health of `id` at `upstream`, or undefined when it was never probed there. */
@@ -51,6 +57,7 @@ export class HealthMonitor {
     const keep = prev && prev.upstream === upstream && sameHealth(prev.health, h);
     const health = keep ? prev.health : h;
     this.known.set(id, { upstream, health });
+    if (!keep) this.version += 1;
     return { health, changed: !keep };
   }
 

@@ -40,6 +40,34 @@ export interface ReconcileState {
   settled: Map<string, Inputs>;
   /** The invalid-folder list last recorded (fleet state `invalid`), to write it only when it changes. */
   invalid?: string;
+  /** Lookups by id, kept while git's read and the registry's rows are the same objects (see indexOf). */
+  index?: Index;
+  /** What the last pass that found every project settled saw: the same again means nothing to look at. */
+  quiet?: { index: Index; instances: string; health: number };
+}
+
+/** The fleet by id: the desired, invalid and registered projects, and every id any of them names. */
+interface Index {
+  desired: DesiredFleet;
+  records: ProjectRecord[];
+  wanted: Map<string, DesiredProject>;
+  invalid: Map<string, InvalidProject>;
+  byId: Map<string, ProjectRecord>;
+  ids: string[];
+}
+
+/**
+ * The lookups of this pass. The reader hands back the same read for the same trees and the registry the same rows
+ * while nobody writes, so a pass with nothing new builds nothing per project: it costs what changed.
+ */
+function indexOf(state: ReconcileState, desired: DesiredFleet, records: ProjectRecord[]): Index {
+  const known = state.index;
+  if (known && known.desired === desired && known.records === records) return known;
+  const wanted = new Map(desired.projects.map((p) => [p.id, p]));
+  const invalid = new Map(desired.invalid.map((p) => [p.id, p]));
+  const byId = new Map(records.map((r) => [r.id, r]));
+  const ids = [...new Set([...wanted.keys(), ...byId.keys(), ...invalid.keys()])];
+  return (state.index = { desired, records, wanted, invalid, byId, ids });
 }
 
 /** What a pass reads besides git: the registry's rows, the instances that run, the operators' restore requests. */
@@ -73,11 +101,6 @@ interface Inputs {
   health: unknown;
 }
 
-function sameInputs(a: Inputs | undefined, b: Inputs): boolean {
-  return !!a && a.manifest === b.manifest && a.schema === b.schema && a.invalid === b.invalid && a.row === b.row
-    && a.instance === b.instance && a.health === b.health;
-}
-
 export async function reconcile(deps: ReconcileDeps, observed: Observed, state: ReconcileState = reconcileState(), opts: { full?: boolean; surroundings?: Surroundings } = {}): Promise<{ actions: Action[]; failed: string[]; looked: number }> {
   const { desired } = observed;
   // 1. What the registry says is deployed (cached while nobody writes), what actually runs (found afresh), and the
@@ -85,31 +108,42 @@ export async function reconcile(deps: ReconcileDeps, observed: Observed, state: 
   //    pass): read by the daemon beside its git read, or here.
   const { records, instances, restores } = opts.surroundings ?? await survey(deps);
   const seen = instances && observedInstances(deps, instances);
-  const invalid = new Map(desired.invalid.map((p) => [p.id, p]));
-  const wanted = new Map(desired.projects.map((p) => [p.id, p]));
-  const byId = new Map(records.map((r) => [r.id, r]));
-  const inputsOf = (id: string): Inputs => {
-    const d = wanted.get(id);
-    const o = seen?.get(id);
+  const { wanted, invalid, byId, ids: all } = indexOf(state, desired, records);
+  const instanceOf = (id: string): string => {
+    if (!seen) return 'unreachable';
+    const o = seen.get(id);
     const i = instances?.get(id);
-    const row = byId.get(id);
-    return {
-      manifest: d?.manifest, schema: d?.schema, row,
-      invalid: invalid.has(id) ? JSON.stringify(invalid.get(id)!.errors) : undefined,
-      instance: !seen ? 'unreachable' : o ? `${o.running}|${o.specHash}|${o.exitCode}|${i?.upstream}|${i?.ref}` : '',
-      health: i && deps.health.get(id, i.upstream),
-    };
+    return o ? `${o.running}|${o.specHash}|${o.exitCode}|${i?.upstream}|${i?.ref}` : '';
+  };
+  const healthOf = (id: string): unknown => {
+    const i = instances?.get(id);
+    return i && deps.health.get(id, i.upstream);
+  };
+  const invalidOf = (id: string): string | undefined => (invalid.has(id) ? JSON.stringify(invalid.get(id)!.errors) : undefined);
+  // Compared field by field, nothing built: a settled project costs a few lookups.
+  const settled = (id: string): boolean => {
+    const was = state.settled.get(id);
+    const d = wanted.get(id);
+    return !!was && !restores.has(id) && was.manifest === d?.manifest && was.schema === d?.schema && was.row === byId.get(id)
+      && was.instance === instanceOf(id) && was.health === healthOf(id) && was.invalid === invalidOf(id);
   };
   if (opts.full) state.settled.clear();
-  const ids: string[] = [];
-  const inputs = new Map<string, Inputs>();
-  for (const id of new Set([...wanted.keys(), ...byId.keys(), ...invalid.keys()])) {
-    const now = inputsOf(id);
-    if (sameInputs(state.settled.get(id), now) && !restores.has(id)) continue;
-    ids.push(id);
-    inputs.set(id, now);
+  // The instances as this pass found them, in one string (the running ones: none in a stopped fleet).
+  const instancesNow = seen ? [...seen.keys()].map((id) => `${id}=${instanceOf(id)}`).join('\n') : 'unreachable';
+  const quiet = state.quiet;
+  const unchanged = !opts.full && restores.size === 0 && !!quiet && quiet.index === state.index
+    && quiet.instances === instancesNow && quiet.health === deps.health.version;
+  const ids = unchanged ? [] : all.filter((id) => !settled(id)).sort();
+  if (ids.length === 0) {
+    state.quiet = { index: state.index!, instances: instancesNow, health: deps.health.version };
+    await recordInvalid(deps, desired, state);
+    return { actions: [], failed: [], looked: 0 };
   }
-  ids.sort();
+  state.quiet = undefined;
+  const inputs = new Map<string, Inputs>(ids.map((id) => {
+    const d = wanted.get(id);
+    return [id, { manifest: d?.manifest, schema: d?.schema, row: byId.get(id), invalid: invalidOf(id), instance: instanceOf(id), health: healthOf(id) }];
+  }));
   // 2. The plan of the projects to look at: pure, from git, the registry, the instances and the backoff's pacing.
   const look = new Set(ids);
   const input: PlanInput = {
