@@ -336,7 +336,7 @@ function noWrites(w: RegistryWrites, over: string): ValueRow[] {
 
 /** Figure 5: stop the daemon, boot it again, time its first pass; the reference is its following idle passes. */
 async function restart(s: Sized): Promise<void> {
-  const restarts = 3;
+  const restarts = 5;
   step(`5: ${restarts} daemon restarts on ${s.n} projects`);
   const first: number[] = [];
   const idle: number[] = [];
