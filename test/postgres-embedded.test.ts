@@ -100,3 +100,28 @@ it('a rotation interrupted after ALTER USER is completed at the next start', asy
   expect(readFileSync(passwordFile(), 'utf8').trim()).toBe(next);
   expect(existsSync(`${passwordFile()}.next`)).toBe(false);
 });
+
+it('stop() keeps the event loop alive until the cluster has exited: cleanup after it runs in a script that ends there', async () => {
+  // The child handle is unref'd (a stopping daemon must not hang on it), so with nothing else pending node left
+  // while stop() was still waiting: the script's next line (a test harness removing the data dir) never ran, and
+  // 8 GB clusters of bench fleets stayed behind until the disk was full.
+  const dir = mkdtempSync(join(tmpdir(), 'fleet-pg-stop-'));
+  roots.push(dir);
+  const script = join(dir, 'stop.mts');
+  writeFileSync(script, [
+    `import { writeFileSync } from 'node:fs';`,
+    `import { startEmbedded } from ${JSON.stringify(new URL('../daemon/postgres/embedded.ts', import.meta.url).pathname)};`,
+    `const c = await startEmbedded({ dataDir: ${JSON.stringify(join(dir, 'data'))}, port: ${await freePort()}, password: 'pw-${Date.now()}', fast: true });`,
+    `await c.stop();`,
+    `writeFileSync(${JSON.stringify(join(dir, 'after-stop'))}, 'ran');`,
+  ].join('\n'));
+  const { execFileSync } = await import('node:child_process');
+  let status = 0;
+  try {
+    execFileSync(process.execPath, ['--import', 'tsx', script], { cwd: new URL('..', import.meta.url).pathname, stdio: 'pipe', timeout: 60_000 });
+  } catch (err) {
+    status = (err as { status?: number }).status ?? -1;
+    if (status !== 13) throw new Error(`the script failed: ${String((err as { stderr?: Buffer }).stderr ?? err).slice(0, 2000)}`);
+  }
+  expect({ status, after: existsSync(join(dir, 'after-stop')) }).toEqual({ status: 0, after: true });
+}, 90_000);

@@ -108,15 +108,22 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedClus
     dataDir,
     start,
     async stop() {
-      if (adopted) {
-        // Not our child: stop it through its pid (SIGINT = fast shutdown).
-        const pid = runningPid(dataDir);
-        if (pid) process.kill(pid, 'SIGINT');
-        adopted = false;
-        while (runningPid(dataDir) !== null) await new Promise((r) => setTimeout(r, 20));
-        return;
+      // The child is unref'd (release): without a ref'd handle node may leave while this waits for its exit, and
+      // whatever the caller does after stop() (removing the data dir, say) never runs.
+      const hold = setInterval(() => {}, 1000);
+      try {
+        if (adopted) {
+          // Not our child: stop it through its pid (SIGINT = fast shutdown).
+          const pid = runningPid(dataDir);
+          if (pid) process.kill(pid, 'SIGINT');
+          adopted = false;
+          while (runningPid(dataDir) !== null) await new Promise((r) => setTimeout(r, 20));
+          return;
+        }
+        await pg.stop();
+      } finally {
+        clearInterval(hold);
       }
-      await pg.stop();
     },
   };
 }
