@@ -150,13 +150,16 @@ describe('symlinks under projects/', () => {
 
 describe('300+ generated hostile folders through one daemon pass', () => {
   let f: TestFleet;
+  let c0: string;
   const hostile = hostileProjects(Number(process.env.HOSTILE_SEED ?? 20_240_601), 320);
   beforeAll(async () => {
     f = await createFleet();
     writeProject(f.repo, 'alpha');
     writeProject(f.repo, 'bravo', { manifest: { env: { MODE: 'calm' } } });
-    f.repo.commit('two valid projects');
+    c0 = f.repo.commit('two valid projects');
     await f.boot();
+    // Both run before the hostile commit: whether the daemon's first pass came before or after it was a race.
+    for (const id of ['alpha', 'bravo']) await f.until(id, (p) => p.status === 'running' && p.appliedCommit === c0, 60_000);
   });
   afterAll(async () => f?.destroy());
 
@@ -165,8 +168,9 @@ describe('300+ generated hostile folders through one daemon pass', () => {
     writeProject(f.repo, 'bravo', { manifest: { env: { MODE: 'busy' } } });
     const c = f.repo.commit('hostile folders beside the valid projects');
     const started = Date.now();
-    await f.until('alpha', (p) => p.status === 'running' && p.appliedCommit === c, 60_000);
     const bravo = await f.until('bravo', (p) => p.status === 'running' && p.appliedCommit === c, 60_000);
+    // alpha's folder is the same at c: it runs on, its row untouched by the commit.
+    expect(await f.project('alpha')).toMatchObject({ status: 'running', appliedCommit: c0 });
     expect(bravo.env).toEqual({ MODE: 'busy' });
     await expect.poll(async () => (await invalidState(f))?.commit).toBe(c);
     const passMs = Date.now() - started;
