@@ -28,5 +28,5 @@ ENV NODE_ENV=production FLEET_STATE_DIR=/var/lib/atomo-fleet FLEET_HTTP_PORT=808
 EXPOSE 8081
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://' + (process.env.FLEET_HTTP_HOST || '127.0.0.1') + ':8081/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# --max-semi-space-size=1: DAEMON_NODE_FLAGS in daemon/config/defaults.ts (RSS of an idle daemon).
-CMD ["node", "--max-semi-space-size=1", "scripts/fleet.js", "daemon"]
+# --max-semi-space-size=1 --expose-gc: DAEMON_NODE_FLAGS in daemon/config/defaults.ts (RSS of an idle daemon).
+CMD ["node", "--max-semi-space-size=1", "--expose-gc", "scripts/fleet.js", "daemon"]
